@@ -1,0 +1,556 @@
+//! Keelson's one typed configuration. Layers, lowest first: defaults, `keelson.toml`,
+//! `KEELSON_*` environment variables (`__` separates nesting levels), command-line flags.
+//! The caller reads files and the environment; this module merges, types and validates them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const ENV_PREFIX: &str = "KEELSON_";
+const MASK: &str = "***";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Root for the embedded default: `keelson.db` and `artifacts/` live here.
+    pub data_dir: String,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub artifacts: ArtifactsConfig,
+    pub worker: WorkerConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest request body accepted by routes that do not stream (JSON APIs).
+    pub max_body_bytes: u64,
+    /// How long shutdown waits for in-flight requests and running jobs.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://DATA_DIR/keelson.db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    /// SQLite `synchronous`: `full` survives power loss, `normal` only process crashes.
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtifactsConfig {
+    /// `file:///…`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`;
+    /// empty means `file://DATA_DIR/artifacts`.
+    pub url: String,
+    /// Passed to the object store (endpoint, region, credentials…).
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Run a worker inside `keelson server`.
+    pub in_process: bool,
+    /// Jobs one worker process runs at the same time.
+    pub concurrency: u32,
+    pub lease_seconds: u64,
+    pub heartbeat_seconds: u64,
+    pub poll_interval_ms: u64,
+    pub max_attempts: i32,
+    pub backoff_base_ms: i64,
+    pub backoff_max_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (human on a terminal, JSON otherwise is NOT implied: auto means human), `human`, `json`.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `keelson_store=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: "keelson-data".to_string(),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            artifacts: ArtifactsConfig::default(),
+            worker: WorkerConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            max_body_bytes: 16 * 1024 * 1024,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 10,
+            busy_timeout_ms: 5_000,
+            sqlite_synchronous: "full".to_string(),
+        }
+    }
+}
+
+impl Default for ArtifactsConfig {
+    fn default() -> Self {
+        Self { url: String::new(), options: BTreeMap::new() }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            in_process: true,
+            concurrency: 2,
+            lease_seconds: 30,
+            heartbeat_seconds: 10,
+            poll_interval_ms: 500,
+            max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "auto".to_string(), level: "info".to_string() }
+    }
+}
+
+/// A configuration value that is wrong, named by its dotted key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration `{key}`{origin}: {reason}", origin = origin_suffix(.origin))]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+    /// Where the value came from (`keelson.toml`, `KEELSON_SERVER__PORT`, `--port`), when known.
+    pub origin: Option<String>,
+}
+
+fn origin_suffix(origin: &Option<String>) -> String {
+    origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default()
+}
+
+/// One layer's contribution: a TOML table plus where each leaf came from.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigLoader {
+    merged: toml::Table,
+    origins: BTreeMap<String, String>,
+    /// `KEELSON_*` variables that name no setting; reported, not fatal, since the prefix is shared
+    /// with test harness variables.
+    pub ignored_env: Vec<String>,
+}
+
+impl ConfigLoader {
+    pub fn new() -> Result<Self, ConfigError> {
+        let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError {
+            key: String::new(),
+            reason: format!("defaults do not serialise: {e}"),
+            origin: None,
+        })?;
+        Ok(Self { merged: defaults, ..Self::default() })
+    }
+
+    /// Overlays a `keelson.toml` document; `origin` names the file in error messages.
+    pub fn with_toml(mut self, text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            key: String::new(),
+            reason: format!("not valid TOML: {}", e.message()),
+            origin: Some(origin.to_string()),
+        })?;
+        let mut leaves = Vec::new();
+        collect_leaves("", &table, &mut leaves);
+        for key in leaves {
+            self.origins.insert(key, origin.to_string());
+        }
+        merge_tables(&mut self.merged, table);
+        Ok(self)
+    }
+
+    /// Overlays `KEELSON_*` variables. Values are typed by the default at the same key, so
+    /// `KEELSON_SERVER__PORT=9000` is a number and a password of digits stays a string.
+    pub fn with_env<I>(mut self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut vars: Vec<(String, String)> = vars.into_iter().collect();
+        vars.sort();
+        for (name, raw) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            match self.set_typed(&path, &raw, &name) {
+                Ok(true) => {}
+                Ok(false) => self.ignored_env.push(name),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self)
+    }
+
+    /// Overlays one command-line flag, e.g. (`server.port`, `9000`, `--port`).
+    pub fn with_flag(mut self, key: &str, raw: &str, flag: &str) -> Result<Self, ConfigError> {
+        let path: Vec<String> = key.split('.').map(str::to_string).collect();
+        if self.set_typed(&path, raw, flag)? {
+            Ok(self)
+        } else {
+            Err(ConfigError { key: key.to_string(), reason: "no such setting".into(), origin: Some(flag.into()) })
+        }
+    }
+
+    /// Sets a leaf typed like the existing value. Returns false when the key names no setting.
+    fn set_typed(&mut self, path: &[String], raw: &str, origin: &str) -> Result<bool, ConfigError> {
+        let key = path.join(".");
+        let Some((leaf, parents)) = path.split_last() else { return Ok(false) };
+        let mut table = &mut self.merged;
+        let mut inside_free_map = false;
+        for part in parents {
+            match table.get_mut(part) {
+                Some(toml::Value::Table(next)) => table = next,
+                _ => return Ok(false),
+            }
+            // `artifacts.options` is a free-form map: any key below it is a setting.
+            inside_free_map = key.starts_with("artifacts.options.");
+        }
+        let value = match table.get(leaf) {
+            Some(toml::Value::Integer(_)) => raw.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| {
+                ConfigError { key: key.clone(), reason: format!("`{raw}` is not an integer"), origin: Some(origin.into()) }
+            })?,
+            Some(toml::Value::Boolean(_)) => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+                "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ConfigError {
+                        key,
+                        reason: format!("`{raw}` is not a boolean; use true or false"),
+                        origin: Some(origin.into()),
+                    })
+                }
+            },
+            Some(toml::Value::Float(_)) => raw.trim().parse::<f64>().map(toml::Value::Float).map_err(|_| {
+                ConfigError { key: key.clone(), reason: format!("`{raw}` is not a number"), origin: Some(origin.into()) }
+            })?,
+            Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+            Some(_) => return Ok(false),
+            None if inside_free_map => toml::Value::String(raw.to_string()),
+            None => return Ok(false),
+        };
+        table.insert(leaf.clone(), value);
+        self.origins.insert(key, origin.to_string());
+        Ok(true)
+    }
+
+    /// Types, fills derived defaults and validates the merged layers.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let origins = self.origins;
+        let value = toml::Value::Table(self.merged);
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.inner().message().to_string();
+            let origin = origins.get(&key).cloned();
+            ConfigError { key, reason, origin }
+        })?;
+        config.validate().map_err(|mut e| {
+            e.origin = origins.get(&e.key).cloned();
+            e
+        })?;
+        Ok(config)
+    }
+}
+
+fn collect_leaves(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Table(inner) => collect_leaves(&path, inner, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_inner)), toml::Value::Table(overlay_inner)) => {
+                merge_tables(base_inner, overlay_inner)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_string(), reason: reason.into(), origin: None }
+}
+
+impl Config {
+    /// Loads defaults only; handy for tests.
+    pub fn defaults_for(data_dir: &str) -> Self {
+        Self { data_dir: data_dir.to_string(), ..Self::default() }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.trim().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if self.server.host.parse::<IpAddr>().is_err() && self.server.host != "localhost" {
+            return Err(invalid(
+                "server.host",
+                format!("`{}` is not an IP address; use e.g. 127.0.0.1, ::1 or 0.0.0.0", self.server.host),
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be greater than 0"));
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                format!("`{}` has an unsupported scheme; use sqlite://PATH or postgres://…", mask_url_password(&url)),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if !["full", "normal", "extra"].contains(&self.database.sqlite_synchronous.as_str()) {
+            return Err(invalid("database.sqlite_synchronous", "expected one of full, normal, extra"));
+        }
+        let artifacts = self.artifacts_url();
+        let scheme = artifacts.split("://").next().unwrap_or_default();
+        if !artifacts.contains("://")
+            || !["file", "memory", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs"].contains(&scheme)
+        {
+            return Err(invalid(
+                "artifacts.url",
+                format!("`{artifacts}` is not supported; use file:///PATH, s3://BUCKET, az://CONTAINER or gs://BUCKET"),
+            ));
+        }
+        let worker = &self.worker;
+        if !(1..=256).contains(&worker.concurrency) {
+            return Err(invalid("worker.concurrency", "expected 1..=256"));
+        }
+        if worker.lease_seconds == 0 {
+            return Err(invalid("worker.lease_seconds", "must be at least 1"));
+        }
+        if worker.heartbeat_seconds == 0 || worker.heartbeat_seconds >= worker.lease_seconds {
+            return Err(invalid("worker.heartbeat_seconds", "must be at least 1 and shorter than worker.lease_seconds"));
+        }
+        if worker.poll_interval_ms == 0 {
+            return Err(invalid("worker.poll_interval_ms", "must be at least 1"));
+        }
+        if !(1..=100).contains(&worker.max_attempts) {
+            return Err(invalid("worker.max_attempts", "expected 1..=100"));
+        }
+        if worker.backoff_base_ms < 0 || worker.backoff_max_ms < worker.backoff_base_ms {
+            return Err(invalid("worker.backoff_max_ms", "backoff must be non-negative and max ≥ base"));
+        }
+        if !["auto", "human", "json"].contains(&self.log.format.as_str()) {
+            return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));
+        }
+        Ok(())
+    }
+
+    /// The metadata URL in effect: configured, or SQLite under the data dir.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}/keelson.db", self.data_dir.trim_end_matches('/'))
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The artifact store URL in effect: configured, or local files under the data dir.
+    pub fn artifacts_url(&self) -> String {
+        if !self.artifacts.url.is_empty() {
+            return self.artifacts.url.clone();
+        }
+        let dir = self.data_dir.trim_end_matches('/');
+        if dir.starts_with('/') {
+            format!("file://{dir}/artifacts")
+        } else {
+            format!("file:///{dir}/artifacts")
+        }
+    }
+
+    pub fn retry_policy(&self) -> crate::jobs::RetryPolicy {
+        crate::jobs::RetryPolicy {
+            default_max_attempts: self.worker.max_attempts,
+            backoff_base_ms: self.worker.backoff_base_ms,
+            backoff_max_ms: self.worker.backoff_max_ms,
+        }
+    }
+
+    /// The effective configuration with derived values filled in and secrets masked, for display.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        shown.database.url = mask_url_password(&self.database_url());
+        shown.artifacts.url = mask_url_password(&self.artifacts_url());
+        for (key, value) in shown.artifacts.options.iter_mut() {
+            if is_secret_key(key) {
+                *value = MASK.to_string();
+            }
+        }
+        shown
+    }
+}
+
+/// Option names that hold credentials.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "token", "access_key", "account_key", "sas", "credential", "private_key"]
+        .iter()
+        .any(|needle| key.contains(needle))
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:***@host/…`; query parameters named like
+/// secrets are masked too.
+pub fn mask_url_password(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else { return raw.to_string() };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if pairs.iter().any(|(k, _)| is_secret_key(k)) {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (key, value) in &pairs {
+            query.append_pair(key, if is_secret_key(key) { MASK } else { value });
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let config = ConfigLoader::new()
+            .unwrap()
+            .with_toml("data_dir = \"/srv/k\"\n[server]\nport = 7000\nhost = \"0.0.0.0\"\n", "keelson.toml")
+            .unwrap()
+            .with_env(env(&[("KEELSON_SERVER__PORT", "7100"), ("KEELSON_WORKER__CONCURRENCY", "4")]))
+            .unwrap()
+            .with_flag("server.port", "7200", "--port")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(config.data_dir, "/srv/k");
+        assert_eq!(config.server.host, "0.0.0.0");
+        assert_eq!(config.server.port, 7200);
+        assert_eq!(config.worker.concurrency, 4);
+        assert_eq!(config.database_url(), "sqlite:///srv/k/keelson.db");
+        assert_eq!(config.artifacts_url(), "file:///srv/k/artifacts");
+    }
+
+    #[test]
+    fn env_values_are_typed_by_the_default() {
+        let config = ConfigLoader::new()
+            .unwrap()
+            .with_env(env(&[
+                ("KEELSON_DATABASE__URL", "postgres://u:123@h/db"),
+                ("KEELSON_ARTIFACTS__OPTIONS__AWS_REGION", "eu-west-1"),
+                ("KEELSON_WORKER__IN_PROCESS", "false"),
+                ("KEELSON_TEST_DATABASE_URL", "ignored"),
+                ("OTHER", "x"),
+            ]))
+            .unwrap();
+        assert_eq!(config.ignored_env, vec!["KEELSON_TEST_DATABASE_URL".to_string()]);
+        let config = config.build().unwrap();
+        assert_eq!(config.database.url, "postgres://u:123@h/db");
+        assert_eq!(config.artifacts.options.get("aws_region").map(String::as_str), Some("eu-west-1"));
+        assert!(!config.worker.in_process);
+    }
+
+    #[test]
+    fn errors_name_the_key_the_reason_and_the_origin() {
+        let err = ConfigLoader::new()
+            .unwrap()
+            .with_env(env(&[("KEELSON_SERVER__PORT", "eighty")]))
+            .unwrap_err();
+        assert_eq!(err.key, "server.port");
+        assert!(err.to_string().contains("KEELSON_SERVER__PORT"), "{err}");
+
+        let err = ConfigLoader::new()
+            .unwrap()
+            .with_toml("[server]\nport = 70000\n", "keelson.toml")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key, "server.port");
+        assert_eq!(err.origin.as_deref(), Some("keelson.toml"));
+
+        let err = ConfigLoader::new()
+            .unwrap()
+            .with_toml("[server]\nprot = 1\n", "keelson.toml")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(err.reason.contains("prot"), "{err}");
+
+        let err = ConfigLoader::new()
+            .unwrap()
+            .with_toml("[worker]\nheartbeat_seconds = 60\n", "keelson.toml")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key, "worker.heartbeat_seconds");
+        assert!(err.to_string().contains("keelson.toml"), "{err}");
+
+        let err = ConfigLoader::new()
+            .unwrap()
+            .with_flag("database.url", "mysql://x", "--database-url")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key, "database.url");
+        assert_eq!(err.origin.as_deref(), Some("--database-url"));
+
+        assert!(ConfigLoader::new().unwrap().with_toml("not = [valid", "keelson.toml").is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut config = Config::default();
+        config.database.url = "postgres://keelson:hunter2@db:5432/k?sslmode=require".into();
+        config.artifacts.url = "s3://bucket/prefix".into();
+        config.artifacts.options.insert("aws_secret_access_key".into(), "abc".into());
+        config.artifacts.options.insert("aws_region".into(), "eu".into());
+        let shown = config.redacted();
+        assert_eq!(shown.database.url, "postgres://keelson:***@db:5432/k?sslmode=require");
+        assert_eq!(shown.artifacts.options["aws_secret_access_key"], "***");
+        assert_eq!(shown.artifacts.options["aws_region"], "eu");
+        let text = toml::to_string(&shown).unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("\"abc\""), "{text}");
+        assert_eq!(mask_url_password("https://h/x?sas_token=s3cr3t&a=b"), "https://h/x?sas_token=***&a=b");
+    }
+}

@@ -1,0 +1,10 @@
+//! Keelson's foundation: ids, domain types, validation, error kinds and configuration.
+//! Nothing here performs I/O; callers hand in what they read.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod jobs;
+
+pub use error::{ErrorKind, HasErrorKind};

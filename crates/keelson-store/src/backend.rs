@@ -1,0 +1,236 @@
+use crate::error::StoreError;
+use keelson_core::clock::{Clock, SystemClock};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which SQL engine is behind the store; the only place dialects differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(keelson_core::config::mask_url_password(url)))
+        }
+    }
+
+    /// Row locking clause for claim queries: PostgreSQL workers skip rows another worker holds;
+    /// SQLite has one writer at a time, so there is nothing to skip.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Write transactions take SQLite's write lock up front so that two processes never deadlock
+    /// upgrading read locks; PostgreSQL's row locks need no such care.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    /// SQLite `synchronous` pragma: `full`, `normal` or `extra`.
+    pub sqlite_synchronous: String,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            busy_timeout_ms: 5_000,
+            sqlite_synchronous: "full".into(),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StoreOptions {
+    pub fn from_config(config: &keelson_core::config::DatabaseConfig) -> Self {
+        Self {
+            max_connections: config.max_connections,
+            busy_timeout_ms: config.busy_timeout_ms,
+            sqlite_synchronous: config.sqlite_synchronous.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The metadata store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    /// SQLite allows one writer: writes go through a one-connection pool so they queue here
+    /// instead of failing with SQLITE_BUSY. On PostgreSQL both pools are the same.
+    pub(crate) writer: AnyPool,
+    pub(crate) reader: AnyPool,
+    pub(crate) clock: Arc<dyn Clock>,
+    url_for_display: String,
+}
+
+impl Store {
+    /// Connects and applies pending migrations; refuses a database newer than this binary.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let store = Self::connect(url, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url_for_display = keelson_core::config::mask_url_password(url);
+        match backend {
+            Backend::Sqlite => {
+                let url = prepare_sqlite_url(url)?;
+                let writer = sqlite_pool(&url, options, 1, false).await?;
+                let reader = sqlite_pool(&url, options, options.max_connections.max(1), true).await?;
+                Ok(Self { backend, writer, reader, clock: Arc::new(SystemClock), url_for_display })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(url)
+                    .await?;
+                Ok(Self { backend, writer: pool.clone(), reader: pool, clock: Arc::new(SystemClock), url_for_display })
+            }
+        }
+    }
+
+    /// Replaces the clock, for tests that move time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL with any password masked.
+    pub fn display_url(&self) -> &str {
+        &self.url_for_display
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// Readiness probe: a round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: Option<AnyRow> = self.reader.fetch_optional("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Accepts `sqlite://PATH`, `sqlite:PATH` and `sqlite::memory:`; creates the parent directory and
+/// asks sqlx to create the file.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    }
+    if path != ":memory:" {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+    }
+    let mut query = query.map(str::to_string).unwrap_or_default();
+    if !query.split('&').any(|pair| pair.starts_with("mode=")) {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str("mode=rwc");
+    }
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+async fn sqlite_pool(
+    url: &str,
+    options: &StoreOptions,
+    max_connections: u32,
+    read_only: bool,
+) -> Result<AnyPool, StoreError> {
+    let synchronous = match options.sqlite_synchronous.as_str() {
+        "normal" => "NORMAL",
+        "extra" => "EXTRA",
+        _ => "FULL",
+    };
+    // WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
+         PRAGMA synchronous = {synchronous};{}",
+        options.busy_timeout_ms,
+        if read_only { " PRAGMA query_only = ON;" } else { "" }
+    );
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            let pragmas = pragmas.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_url() {
+        assert_eq!(Backend::from_url("sqlite:///tmp/k.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u:p@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://h/db").ok(), Some(Backend::Postgres));
+        let err = Backend::from_url("mysql://u:secret@h/db").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("mysql://u:***@h/db"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir();
+        let path = dir.join("keelson-url-test").join("k.db");
+        let url = format!("sqlite://{}", path.display());
+        assert_eq!(prepare_sqlite_url(&url).ok(), Some(format!("sqlite://{}?mode=rwc", path.display())));
+        assert_eq!(prepare_sqlite_url("sqlite::memory:").ok(), Some("sqlite://:memory:?mode=rwc".to_string()));
+        assert_eq!(
+            prepare_sqlite_url("sqlite://:memory:?mode=memory").ok(),
+            Some("sqlite://:memory:?mode=memory".to_string())
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Keelson's metadata store: one interface over SQLite (the embedded default) and PostgreSQL
+//! (scale-out), chosen by URL. This is the only crate that speaks SQL.
+//!
+//! Queries are written once with `$N` placeholders, which both SQLite and PostgreSQL accept, and
+//! run through sqlx's `Any` driver; dialect differences stay in [`Backend`] and the per-backend
+//! migration files.
+
+mod backend;
+mod error;
+pub mod jobs;
+mod migrations;
+pub mod worker;
+
+pub use backend::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use migrations::{MigrationReport, LATEST_SCHEMA_VERSION};

@@ -1,0 +1,105 @@
+//! Versioned schema migrations, one set per backend, embedded in the binary.
+
+use crate::backend::{Backend, Store};
+use crate::error::StoreError;
+use sqlx::{Executor, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "jobs",
+    sqlite: include_str!("../migrations/sqlite/0001_jobs.sql"),
+    postgres: include_str!("../migrations/postgres/0001_jobs.sql"),
+}];
+
+/// The schema version this binary writes and understands.
+pub const LATEST_SCHEMA_VERSION: i64 = 1;
+
+/// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
+const PG_MIGRATION_LOCK: i64 = 0x6b65_656c_736f_6e;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub from_version: i64,
+    pub to_version: i64,
+    pub applied: Vec<String>,
+}
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS keelson_schema_migrations (\
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+impl Store {
+    /// The highest applied migration, 0 for an empty database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        conn.execute(CREATE_LEDGER).await?;
+        current_version(&mut conn).await
+    }
+
+    /// Applies pending migrations, each in its own transaction. Replicas starting together on
+    /// PostgreSQL serialise on an advisory lock; SQLite's single writer serialises by itself.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+        }
+        let outcome = self.migrate_locked(&mut conn).await;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+        }
+        outcome
+    }
+
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<MigrationReport, StoreError> {
+        conn.execute(CREATE_LEDGER).await?;
+        let from_version = current_version(conn).await?;
+        if from_version > LATEST_SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { database: from_version, binary: LATEST_SCHEMA_VERSION });
+        }
+        let mut applied = Vec::new();
+        for migration in MIGRATIONS.iter().filter(|m| m.version > from_version) {
+            let sql = match self.backend {
+                Backend::Sqlite => migration.sqlite,
+                Backend::Postgres => migration.postgres,
+            };
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            tx.execute(sqlx::raw_sql(sql)).await?;
+            sqlx::query("INSERT INTO keelson_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(self.now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            applied.push(format!("{:04}_{}", migration.version, migration.name));
+        }
+        Ok(MigrationReport { from_version, to_version: from_version.max(LATEST_SCHEMA_VERSION), applied })
+    }
+}
+
+async fn current_version(conn: &mut sqlx::AnyConnection) -> Result<i64, StoreError> {
+    let row = conn.fetch_one("SELECT COALESCE(MAX(version), 0) AS version FROM keelson_schema_migrations").await?;
+    Ok(row.try_get::<i64, _>("version")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_ordered_and_latest_matches() {
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(versions, sorted);
+        assert_eq!(versions.last().copied(), Some(LATEST_SCHEMA_VERSION));
+    }
+}

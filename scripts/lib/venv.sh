@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# The Python virtualenv for the client tests under tests/clients/. It lives outside the clone, in
+# ${KEELSON_VENV_DIR:-$HOME/.cache/keelson-venv}/<hash of tests/clients/requirements.txt>, so a
+# fresh clone (CI) reuses it and a change to the pins builds a new one beside the old.
+# pip runs only when that venv is not complete yet. Source scripts/lib/common.sh first.
+
+keelson_venv_requirements() {
+    printf '%s\n' "$KEELSON_ROOT/tests/clients/requirements.txt"
+}
+
+keelson_venv_path() {
+    local requirements hash
+    requirements="$(keelson_venv_requirements)"
+    hash="$(sha256sum "$requirements" | cut -c1-16)"
+    printf '%s/%s\n' "${KEELSON_VENV_DIR:-$HOME/.cache/keelson-venv}" "$hash"
+}
+
+# Make sure the interpreter can create virtualenvs with pip in them (Debian's system Python needs
+# the python3-venv package for that).
+keelson_venv_ensure_python() {
+    local python="$1"
+    command -v "$python" >/dev/null 2>&1 || keelson_apt_install python3 python3-venv
+    if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        keelson_apt_install python3-venv
+    fi
+}
+
+# Entry point: builds the venv if needed and exports KEELSON_VENV (its directory).
+keelson_venv_setup() {
+    local requirements venv python marker lock_fd
+    requirements="$(keelson_venv_requirements)"
+    [[ -f "$requirements" ]] || keelson_die "missing $requirements"
+    venv="$(keelson_venv_path)"
+    marker="$venv/.keelson-venv-ready"
+    python="${KEELSON_PYTHON:-python3}"
+
+    if [[ -f "$marker" ]] && "$venv/bin/python" -c '' >/dev/null 2>&1; then
+        export KEELSON_VENV="$venv"
+        return 0
+    fi
+
+    mkdir -p "$(dirname "$venv")"
+    # Serialise concurrent runs so two of them never pip-install into one venv at once.
+    exec {lock_fd}>"$venv.lock"
+    flock "$lock_fd"
+    if ! { [[ -f "$marker" ]] && "$venv/bin/python" -c '' >/dev/null 2>&1; }; then
+        keelson_venv_ensure_python "$python"
+        keelson_log "creating Python virtualenv $venv"
+        rm -rf "$venv"
+        "$python" -m venv "$venv" || keelson_die "could not create a virtualenv with $python"
+        PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            "$venv/bin/python" -m pip install -q -r "$requirements" ||
+            keelson_die "pip could not install $requirements into $venv"
+        # Written last: a venv without it (an interrupted install) is rebuilt next time.
+        cp "$requirements" "$marker"
+    fi
+    flock -u "$lock_fd"
+    exec {lock_fd}>&-
+    export KEELSON_VENV="$venv"
+}
