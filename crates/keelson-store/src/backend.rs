@@ -234,3 +234,12 @@ mod tests {
         );
     }
 }
+
+impl Store {
+    /// Runs raw SQL; for tests that must set up states no API produces (a future schema).
+    #[doc(hidden)]
+    pub async fn execute_for_tests(&self, sql: &str) -> Result<(), StoreError> {
+        self.writer.execute(sqlx::raw_sql(sql)).await?;
+        Ok(())
+    }
+}
