@@ -67,7 +67,7 @@ def read_log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
 class KeelsonServer:
     url: str
     data_dir: Path
-    proc: subprocess.Popen
+    proc: subprocess.Popen = field(repr=False)
     log_path: Path
     backend: str = "sqlite"
     session: requests.Session = field(default_factory=requests.Session, repr=False)

@@ -49,6 +49,16 @@ pub(crate) fn parse_store_url(url: &str, options: &[(String, String)]) -> Result
             "query strings and fragments are not accepted; pass settings as options".to_owned(),
         ));
     }
+    // The url crate resolves `a/../b` to `b`; a root written that way is more likely a mistake
+    // than a wish, so it is refused rather than silently moved.
+    if url
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(invalid(
+            "dot segments (. or ..) are not accepted; write the root path out in full".to_owned(),
+        ));
+    }
     let has_host = parsed.host_str().is_some_and(|host| !host.is_empty());
     match parsed.scheme() {
         "file" => {
@@ -117,8 +127,8 @@ pub(crate) fn local_backend(root: &FsPath) -> Result<Backend> {
         .map_err(|error| root_error(std::io::Error::other(error)))?
         // Deleting the last object in a directory removes the directory, as on object stores.
         .with_automatic_cleanup(true);
-    let description = Url::from_directory_path(&canonical)
-        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+    let description = Url::from_file_path(&canonical)
+        .map(String::from)
         .unwrap_or_else(|()| canonical.display().to_string());
     Ok(Backend {
         store: Arc::new(store),
@@ -193,7 +203,12 @@ pub(crate) fn describe_url(url: &Url) -> String {
     let _ = shown.set_password(None);
     shown.set_query(None);
     shown.set_fragment(None);
-    shown.as_str().trim_end_matches('/').to_owned()
+    let path = shown.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/').to_owned();
+        shown.set_path(&trimmed);
+    }
+    shown.into()
 }
 
 /// A URL that did not parse: show only its scheme, as the rest may hold credentials.
@@ -208,6 +223,7 @@ fn redact_unparsed(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -220,6 +236,48 @@ mod tests {
         let shown = describe_url(&url);
         assert_eq!(shown, "s3://user@bucket/prefix");
         assert!(!shown.contains("secret") && !shown.contains("abc"));
+    }
+
+    #[test]
+    fn describe_keeps_bare_roots() {
+        for url in ["memory://", "s3://bucket", "s3://bucket/", "file:///"] {
+            assert_eq!(describe_url(&Url::parse(url).unwrap()), url);
+        }
+        let url = Url::parse("gs://bucket/a/b//").unwrap();
+        assert_eq!(describe_url(&url), "gs://bucket/a/b");
+    }
+
+    fn remote(url: &str, options: &[(&str, &str)]) -> Backend {
+        let options: Vec<(String, String)> = options
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        match parse_store_url(url, &options).unwrap() {
+            Target::Remote(backend) => backend,
+            Target::Local(path) => panic!("{url} opened locally at {path:?}"),
+        }
+    }
+
+    #[test]
+    fn cloud_urls_keep_their_prefix() {
+        let s3 = [
+            ("aws_region", "us-east-1"),
+            ("aws_endpoint", "http://127.0.0.1:9"),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "id"),
+            ("aws_secret_access_key", "secret"),
+        ];
+        let backend = remote("s3://bucket/team/artifacts", &s3);
+        assert_eq!(backend.prefix_len, "team/artifacts".len());
+        assert_eq!(backend.description, "s3://bucket/team/artifacts");
+        assert_eq!(remote("s3://bucket", &s3).prefix_len, 0);
+
+        let azure = [("azure_storage_use_emulator", "true")];
+        // object_store 0.12 would drop `one` here; the prefix is ours.
+        for url in ["az://container/one/two", "azure://container/one/two"] {
+            assert_eq!(remote(url, &azure).prefix_len, "one/two".len(), "{url}");
+        }
+        assert_eq!(remote("az://container/one", &azure).prefix_len, 3);
     }
 
     #[test]

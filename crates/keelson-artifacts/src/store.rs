@@ -128,12 +128,12 @@ impl ArtifactStore {
 
     /// Opens a local directory as a store, creating it if missing.
     pub async fn local(root: &FsPath) -> Result<ArtifactStore> {
-        let root = root.to_path_buf();
-        let backend = tokio::task::spawn_blocking(move || local_backend(&root))
+        let owned_root = root.to_path_buf();
+        let backend = tokio::task::spawn_blocking(move || local_backend(&owned_root))
             .await
             .map_err(|error| ArtifactError::Backend {
                 operation: "open",
-                key: String::new(),
+                key: root.display().to_string(),
                 source: Box::new(error),
             })??;
         ArtifactStore::from_backend(backend).await

@@ -1,1 +1,14 @@
+//! Keelson's HTTP surface. Handlers parse, authorise (by the permission each route declares),
+//! call one domain function and map the result; errors become the wire shape in `error.rs` only.
 
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod routes;
+pub mod serve;
+
+pub use app::{build_app, AppState};
+pub use error::ApiError;
+pub use serve::{serve, ServeError, ServerOptions};

@@ -1,0 +1,226 @@
+//! One conformance suite run against the local and the in-memory backend, plus tests of what
+//! only one backend can show (files on disk, URL handling).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{stream, StreamExt, TryStreamExt};
+use keelson_artifacts::{
+    ArtifactError, ArtifactKey, ArtifactStore, ObjectInfo, DEFAULT_PART_SIZE, MARKER_KEY,
+};
+use keelson_core::{ErrorKind, HasErrorKind};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+const MIB: usize = 1024 * 1024;
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+macro_rules! conformance {
+    ($backend:ident, $fixture:path) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn round_trip_empty() {
+                suite::round_trip_empty($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn round_trip_small() {
+                suite::round_trip_small($fixture().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multipart_stream() {
+                suite::multipart_stream($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn failed_stream_leaves_nothing() {
+                suite::failed_stream_leaves_nothing($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn abandoned_upload_is_cleaned_up() {
+                suite::abandoned_upload_is_cleaned_up($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn listing() {
+                suite::listing($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn deleting() {
+                suite::deleting($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn missing_objects() {
+                suite::missing_objects($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn ranges() {
+                suite::ranges($fixture().await).await;
+            }
+
+            #[tokio::test]
+            async fn reserved_prefix() {
+                suite::reserved_prefix($fixture().await).await;
+            }
+        }
+    };
+}
+
+conformance!(local, local_fixture);
+conformance!(memory, memory_fixture);
+
+#[tokio::test]
+async fn file_url_prefix_roots_every_key() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("x").join("sub");
+    let url = format!("file://{}", root.display());
+    let store = ArtifactStore::open(&url, &[]).await.unwrap();
+    let canonical = root.canonicalize().unwrap();
+    assert_eq!(store.describe(), format!("file://{}", canonical.display()));
+
+    store
+        .put_bytes(&key("a"), Bytes::from_static(b"in sub"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(canonical.join("a")).unwrap(), b"in sub");
+    store
+        .put_bytes(&key("runs/1/m.bin"), Bytes::from_static(b"m"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(canonical.join("runs/1/m.bin")).unwrap(), b"m");
+    assert!(canonical.join(MARKER_KEY).is_file());
+    // Nothing escaped the prefix.
+    let mut outside = Vec::new();
+    walk(dir.path(), dir.path(), &mut outside);
+    assert!(
+        outside.iter().all(|path| path.starts_with("x/sub/")),
+        "{outside:?}"
+    );
+}
+
+#[tokio::test]
+async fn local_opens_relative_and_existing_roots() {
+    let dir = TempDir::new().unwrap();
+    let first = ArtifactStore::local(dir.path()).await.unwrap();
+    first
+        .put_bytes(&key("kept"), Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    let again = ArtifactStore::local(dir.path()).await.unwrap();
+    assert_eq!(&again.get_bytes(&key("kept")).await.unwrap()[..], b"1");
+    assert_eq!(again.part_size(), DEFAULT_PART_SIZE);
+}
+
+#[tokio::test]
+async fn check_fails_after_the_root_is_removed() {
+    let fx = local_fixture().await;
+    fx.store.check().await.unwrap();
+    std::fs::remove_dir_all(fx.root.as_ref().unwrap()).unwrap();
+    let error = fx.store.check().await.unwrap_err();
+    assert!(matches!(error, ArtifactError::NotReady { .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(error.to_string().contains("file://"), "{error}");
+}
+
+#[tokio::test]
+async fn local_root_that_is_a_file_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"not a dir").unwrap();
+    let error = ArtifactStore::local(&file).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error:?}");
+}
+
+#[tokio::test]
+async fn memory_url_with_prefix() {
+    let store = ArtifactStore::open("memory:///team/a", &[]).await.unwrap();
+    assert_eq!(store.describe(), "memory:///team/a");
+    store
+        .put_bytes(&key("x"), Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&store.list_recursive(None).await.unwrap()), ["x"]);
+    store.check().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_urls_and_options_are_refused() {
+    let no_options: &[(String, String)] = &[];
+    type Options<'a> = &'a [(String, String)];
+    let cases: &[(&str, Options, &str)] = &[
+        (
+            "ftp://host/x",
+            no_options,
+            "scheme \"ftp\" is not supported",
+        ),
+        ("not a url", no_options, "not a url"),
+        ("file://host/x", no_options, "must not name a host"),
+        ("memory://name", no_options, "no host"),
+        (
+            "file:///tmp/x",
+            &[("aws_region".to_owned(), "x".to_owned())],
+            "take no options",
+        ),
+        ("s3://bucket/a%2Fb", no_options, "percent-encoded"),
+        ("s3://bucket/a/../b", no_options, "dot segments"),
+        ("file:///tmp/a/./b", no_options, "dot segments"),
+        (
+            "s3://bucket/p?x-amz-security-token=abc",
+            no_options,
+            "query",
+        ),
+        (
+            "s3://bucket/p",
+            &[("aws_secret_acces_key".to_owned(), "x".to_owned())],
+            "\"aws_secret_acces_key\" is not known",
+        ),
+        (
+            "gs://bucket/p",
+            &[("aws_region".to_owned(), "x".to_owned())],
+            "not known to gs stores",
+        ),
+        (
+            "az://container/p",
+            &[("google_service_account".to_owned(), "x".to_owned())],
+            "not known to az stores",
+        ),
+    ];
+    for (url, options, fragment) in cases {
+        let error = ArtifactStore::open(url, options).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{url}: {error:?}");
+        assert!(error.to_string().contains(fragment), "{url}: {error}");
+        assert!(!error.to_string().contains("abc"), "{url}: {error}");
+    }
+
+    let error = ArtifactStore::open(
+        "s3://user:hunter2@bucket/p",
+        &[("aws_bogus".to_owned(), "x".to_owned())],
+    )
+    .await
+    .unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
+async fn part_size_is_bounded() {
+    let store = ArtifactStore::open("memory://", &[]).await.unwrap();
+    assert!(store.clone().with_part_size(MIB).is_err());
+    assert!(store
+        .clone()
+        .with_part_size(6 * 1024 * 1024 * 1024)
+        .is_err());
+    assert_eq!(
+        store.with_part_size(16 * MIB).unwrap().part_size(),
+        16 * MIB
+    );
+}

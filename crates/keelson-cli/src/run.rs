@@ -1,0 +1,183 @@
+//! What each subcommand does. Configuration errors exit with status 2, other failures with 1.
+
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GlobalArgs};
+use crate::logging;
+use keelson_core::config::{Config, ConfigError, ConfigLoader};
+use keelson_server::{ServeError, ServerOptions};
+use keelson_store::worker::{default_worker_id, HandlerRegistry, Worker, WorkerOptions};
+use keelson_store::{Store, StoreOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const CONFIG_ERROR: u8 = 2;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let flags = match &cli.command {
+        Command::Server(args) | Command::Quickstart(args) => args.flags(),
+        Command::Worker(args) => args.flags(),
+        Command::Db { command: DbCommand::Migrate { database_url } } => {
+            database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
+        }
+        Command::Config { .. } => Vec::new(),
+    };
+    let config = match load_config(&cli.global, &flags) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    logging::init(&config.log.format, &config.log.level);
+    let outcome = match cli.command {
+        Command::Config { command: ConfigCommand::Show } => show_config(&config),
+        Command::Db { command: DbCommand::Migrate { .. } } => migrate(&config).await,
+        Command::Server(_) => serve(config, false).await,
+        Command::Quickstart(_) => serve(config, true).await,
+        Command::Worker(args) => work(config, args.worker_id).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Layers defaults, the config file, `KEELSON_*` variables and flags, in that order.
+fn load_config(global: &GlobalArgs, flags: &[(&str, String, &str)]) -> Result<Config, ConfigError> {
+    let mut loader = ConfigLoader::new()?;
+    let file = match &global.config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from("keelson.toml")).filter(|p| p.is_file()),
+    };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            key: "config".into(),
+            reason: format!("cannot read {}: {e}", path.display()),
+            origin: Some("--config".into()),
+        })?;
+        loader = loader.with_toml(&text, &path.display().to_string())?;
+    }
+    loader = loader.with_env(std::env::vars())?;
+    for name in &loader.ignored_env {
+        if !name.starts_with("KEELSON_TEST") && name != "KEELSON_CONFIG" && name != "KEELSON_BIN" {
+            eprintln!("warning: {name} names no keelson setting and is ignored");
+        }
+    }
+    let mut global_flags = Vec::new();
+    if let Some(dir) = &global.data_dir {
+        global_flags.push(("data_dir", dir.clone(), "--data-dir"));
+    }
+    if let Some(format) = &global.log_format {
+        global_flags.push(("log.format", format.clone(), "--log-format"));
+    }
+    if let Some(level) = &global.log_level {
+        global_flags.push(("log.level", level.clone(), "--log-level"));
+    }
+    for (key, value, flag) in global_flags.iter().chain(flags.iter()) {
+        loader = loader.with_flag(key, value, flag)?;
+    }
+    let mut config = loader.build()?;
+    config.data_dir = absolute(&config.data_dir);
+    Ok(config)
+}
+
+/// Relative data dirs are anchored at the working directory so URLs derived from them are valid.
+fn absolute(dir: &str) -> String {
+    let path = Path::new(dir);
+    if path.is_absolute() {
+        return dir.to_string();
+    }
+    std::env::current_dir().map(|cwd| cwd.join(path).display().to_string()).unwrap_or_else(|_| dir.to_string())
+}
+
+fn show_config(config: &Config) -> anyhow::Result<()> {
+    print!("{}", toml::to_string_pretty(&config.redacted())?);
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let report = store.migrate().await?;
+    if report.applied.is_empty() {
+        println!("database {} is up to date at schema version {}", store.display_url(), report.to_version);
+    } else {
+        println!(
+            "database {} migrated from schema version {} to {} (applied {})",
+            store.display_url(),
+            report.from_version,
+            report.to_version,
+            report.applied.join(", ")
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
+    let banner_config = config.redacted();
+    let options = ServerOptions { config, job_handlers: HandlerRegistry::with_builtins() };
+    let result = keelson_server::serve(options, shutdown_signal(), move |address| {
+        let url = format!("http://{address}");
+        if quickstart {
+            println!("Keelson is running on the embedded default.");
+            println!("  URL:       {url}");
+            println!("  metadata:  {}", banner_config.database.url);
+            println!("  artifacts: {}", banner_config.artifacts.url);
+            println!("  try:       curl {url}/health/ready");
+            println!("Press Ctrl-C to stop.");
+        } else {
+            println!("keelson listening on {url}");
+        }
+    })
+    .await;
+    match result {
+        Err(ServeError::Bind { address, source }) => {
+            anyhow::bail!("cannot listen on {address}: {source} (choose another --port)")
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
+    let (store, _artifacts) = keelson_server::serve::open_stores(&config).await?;
+    let options = WorkerOptions::from_config(&config, worker_id.unwrap_or_else(default_worker_id));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    println!("keelson worker {} polling {}", options.worker_id, store.display_url());
+    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options).run(stop_rx).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

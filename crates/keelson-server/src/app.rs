@@ -1,0 +1,72 @@
+//! Builds the axum application from its parts, so tests run it in-process and `serve` binds it.
+
+use crate::auth::{resolve_principal, AuthContext, RouteSpec, Routes};
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::HttpMetrics;
+use crate::routes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
+use axum::Router;
+use keelson_artifacts::ArtifactStore;
+use keelson_core::jobs::RetryPolicy;
+use keelson_store::worker::HandlerRegistry;
+use keelson_store::Store;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub artifacts: ArtifactStore,
+    /// Job kinds this deployment can run; enqueueing another kind is refused.
+    pub job_kinds: Arc<HandlerRegistry>,
+    pub retry: RetryPolicy,
+    pub metrics: Arc<HttpMetrics>,
+    pub auth: AuthContext,
+    pub max_body_bytes: usize,
+}
+
+/// Every route of the API, each with its declared permission.
+pub fn api_routes(state: &AppState) -> Routes {
+    Routes::new(state.clone())
+        .merge(routes::health::routes(state.clone()))
+        .merge(routes::jobs::routes(state.clone()))
+}
+
+/// The full application: routes, fallbacks and the middleware stack.
+pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
+    let (router, specs) = api_routes(&state).into_parts();
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let router = router
+        .fallback(|| async { ApiError::new(ErrorCode::EndpointNotFound, "no such endpoint") })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::new(ErrorCode::MethodNotAllowed, format!("method {method} is not allowed on this endpoint"))
+        })
+        // Runs after routing, so the route template is known.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state);
+    let router = router
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            ApiError::new(ErrorCode::InternalError, "internal error; details are in the server log").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    (router, specs)
+}

@@ -1,0 +1,116 @@
+//! Runs the whole platform in one process: API, metadata and artifact stores, in-process worker.
+
+use crate::app::{build_app, AppState};
+use crate::auth::{AnonymousAuthenticator, AuthContext, LoopbackOnlyPolicy};
+use crate::metrics::HttpMetrics;
+use keelson_artifacts::ArtifactStore;
+use keelson_core::config::Config;
+use keelson_store::worker::{default_worker_id, HandlerRegistry, Worker, WorkerOptions};
+use keelson_store::{Store, StoreOptions};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("metadata store: {0}")]
+    Store(#[from] keelson_store::StoreError),
+    #[error("artifact store: {0}")]
+    Artifacts(#[from] keelson_artifacts::ArtifactError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct ServerOptions {
+    pub config: Config,
+    /// Job kinds the in-process worker runs and the API accepts.
+    pub job_handlers: HandlerRegistry,
+}
+
+/// Opens both stores (migrating the metadata schema).
+pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), ServeError> {
+    let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let options: Vec<(String, String)> = config.artifacts.options.clone().into_iter().collect();
+    let artifacts = ArtifactStore::open(&config.artifacts_url(), &options).await?;
+    Ok((store, artifacts))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight requests
+/// and running jobs finish (bounded by `server.shutdown_grace_seconds`) and returns.
+/// `on_listening` receives the bound address (useful with port 0).
+pub async fn serve<F, L>(options: ServerOptions, shutdown: F, on_listening: L) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+    L: FnOnce(SocketAddr),
+{
+    let config = options.config;
+    let (store, artifacts) = open_stores(&config).await?;
+    let address = format!("{}:{}", config.server.host, config.server.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| ServeError::Bind { address: address.clone(), source })?;
+    let local = listener.local_addr()?;
+    let bound_to_loopback = local.ip().is_loopback();
+    if !bound_to_loopback {
+        tracing::warn!(%local, "listening on a non-loopback address without authentication: API calls will be refused");
+    }
+    let registry = Arc::new(options.job_handlers);
+    let state = AppState {
+        store: store.clone(),
+        artifacts,
+        job_kinds: registry.clone(),
+        retry: config.retry_policy(),
+        metrics: Arc::new(HttpMetrics::default()),
+        auth: AuthContext {
+            authenticator: Arc::new(AnonymousAuthenticator),
+            policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
+        },
+        max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
+    };
+    let (app, _routes) = build_app(state);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+
+    let worker = config.worker.in_process.then(|| {
+        let options = WorkerOptions::from_config(&config, default_worker_id());
+        let worker = Worker::new(store.clone(), (*registry).clone(), options);
+        tokio::spawn(worker.run(stop_rx.clone()))
+    });
+
+    tracing::info!(%local, database = store.display_url(), "keelson server listening");
+    on_listening(local);
+
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let mut graceful_rx = stop_rx.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = graceful_rx.wait_for(|stop| *stop).await;
+        });
+    let mut deadline_rx = stop_rx.clone();
+    tokio::select! {
+        result = server => result?,
+        _ = async move {
+            let _ = deadline_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; closing"),
+    }
+    if let Some(worker) = worker {
+        match worker.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "in-process worker failed"),
+            Err(error) => tracing::error!(%error, "in-process worker panicked"),
+        }
+    }
+    store.close().await;
+    tracing::info!("keelson server stopped");
+    Ok(())
+}
