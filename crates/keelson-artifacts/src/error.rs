@@ -102,7 +102,16 @@ impl ArtifactError {
     ) -> ArtifactError {
         let key = key.to_owned();
         match error {
-            object_store::Error::NotFound { .. } => ArtifactError::NotFound { key },
+            // Only a read or delete names an object that may be missing; a NotFound while
+            // uploading or listing means the bucket or root directory itself is gone.
+            object_store::Error::NotFound { .. } if matches!(operation, "read" | "delete") => {
+                ArtifactError::NotFound { key }
+            }
+            error @ object_store::Error::NotFound { .. } => ArtifactError::Unavailable {
+                operation,
+                key,
+                source: Box::new(error),
+            },
             // Network failures, I/O errors and credential problems: the store is not usable now.
             error @ (object_store::Error::Generic { .. }
             | object_store::Error::PermissionDenied { .. }
@@ -117,5 +126,31 @@ impl ArtifactError {
                 source: Box::new(error),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend_not_found() -> object_store::Error {
+        object_store::Error::NotFound {
+            path: "bucket/a".to_owned(),
+            source: "404".into(),
+        }
+    }
+
+    #[test]
+    fn not_found_means_a_missing_object_only_for_reads_and_deletes() {
+        for operation in ["read", "delete"] {
+            let error = ArtifactError::from_backend(operation, "a", backend_not_found());
+            assert_eq!(error.kind(), ErrorKind::NotFound, "{operation}");
+        }
+        for operation in ["upload", "list"] {
+            let error = ArtifactError::from_backend(operation, "a", backend_not_found());
+            assert_eq!(error.kind(), ErrorKind::Unavailable, "{operation}");
+        }
+        let error = ArtifactError::from_backend("read", "a", object_store::Error::NotImplemented);
+        assert_eq!(error.kind(), ErrorKind::Internal);
     }
 }

@@ -3,78 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+#[macro_use]
+mod common;
 
 use bytes::Bytes;
-use futures::{stream, StreamExt, TryStreamExt};
-use keelson_artifacts::{
-    ArtifactError, ArtifactKey, ArtifactStore, ObjectInfo, DEFAULT_PART_SIZE, MARKER_KEY,
-};
+use common::*;
+use keelson_artifacts::{ArtifactError, ArtifactStore, DEFAULT_PART_SIZE, MARKER_KEY};
 use keelson_core::{ErrorKind, HasErrorKind};
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
-
-const MIB: usize = 1024 * 1024;
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-macro_rules! conformance {
-    ($backend:ident, $fixture:path) => {
-        mod $backend {
-            use super::*;
-
-            #[tokio::test]
-            async fn round_trip_empty() {
-                suite::round_trip_empty($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn round_trip_small() {
-                suite::round_trip_small($fixture().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn multipart_stream() {
-                suite::multipart_stream($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn failed_stream_leaves_nothing() {
-                suite::failed_stream_leaves_nothing($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn abandoned_upload_is_cleaned_up() {
-                suite::abandoned_upload_is_cleaned_up($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn listing() {
-                suite::listing($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn deleting() {
-                suite::deleting($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn missing_objects() {
-                suite::missing_objects($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn ranges() {
-                suite::ranges($fixture().await).await;
-            }
-
-            #[tokio::test]
-            async fn reserved_prefix() {
-                suite::reserved_prefix($fixture().await).await;
-            }
-        }
-    };
-}
 
 conformance!(local, local_fixture);
 conformance!(memory, memory_fixture);
@@ -123,7 +59,7 @@ async fn local_opens_relative_and_existing_roots() {
 
 #[tokio::test]
 async fn check_fails_after_the_root_is_removed() {
-    let fx = local_fixture().await;
+    let fx = local_store().await;
     fx.store.check().await.unwrap();
     std::fs::remove_dir_all(fx.root.as_ref().unwrap()).unwrap();
     let error = fx.store.check().await.unwrap_err();

@@ -15,7 +15,8 @@ use keelson_store::Store;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -51,6 +52,8 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
+        .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, refuse_declared_oversize))
+        // Bodies without a declared length (chunked) are cut off by this limit while being read.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);
     let router = router
@@ -66,7 +69,32 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
-        }))
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     (router, specs)
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it, so a client
+/// learns at once and the server spends nothing on it. Streaming routes (artifact uploads) get
+/// their own limit when they arrive.
+async fn refuse_declared_oversize(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body of {length} bytes is over the limit of {limit} bytes (server.max_body_bytes)"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
