@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "keelson", version, about = "MLOps and GenAIOps platform in one binary")]
+#[command(
+    name = "keelson",
+    version,
+    about = "MLOps and GenAIOps platform in one binary"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -99,7 +103,12 @@ impl ServerArgs {
         let mut flags = Vec::new();
         push(&mut flags, "server.host", &self.host, "--host");
         push(&mut flags, "server.port", &self.port, "--port");
-        push(&mut flags, "database.url", &self.database_url, "--database-url");
+        push(
+            &mut flags,
+            "database.url",
+            &self.database_url,
+            "--database-url",
+        );
         push(&mut flags, "artifacts.url", &self.artifacts, "--artifacts");
         if self.no_worker {
             flags.push(("worker.in_process", "false".to_string(), "--no-worker"));
@@ -111,14 +120,29 @@ impl ServerArgs {
 impl WorkerArgs {
     pub fn flags(&self) -> Vec<(&'static str, String, &'static str)> {
         let mut flags = Vec::new();
-        push(&mut flags, "database.url", &self.database_url, "--database-url");
+        push(
+            &mut flags,
+            "database.url",
+            &self.database_url,
+            "--database-url",
+        );
         push(&mut flags, "artifacts.url", &self.artifacts, "--artifacts");
-        push(&mut flags, "worker.concurrency", &self.concurrency, "--concurrency");
+        push(
+            &mut flags,
+            "worker.concurrency",
+            &self.concurrency,
+            "--concurrency",
+        );
         flags
     }
 }
 
-fn push(flags: &mut Vec<(&'static str, String, &'static str)>, key: &'static str, value: &Option<String>, flag: &'static str) {
+fn push(
+    flags: &mut Vec<(&'static str, String, &'static str)>,
+    key: &'static str,
+    value: &Option<String>,
+    flag: &'static str,
+) {
     if let Some(value) = value {
         flags.push((key, value.clone(), flag));
     }

@@ -15,9 +15,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     let flags = match &cli.command {
         Command::Server(args) | Command::Quickstart(args) => args.flags(),
         Command::Worker(args) => args.flags(),
-        Command::Db { command: DbCommand::Migrate { database_url } } => {
-            database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
-        }
+        Command::Db {
+            command: DbCommand::Migrate { database_url },
+        } => database_url
+            .iter()
+            .map(|url| ("database.url", url.clone(), "--database-url"))
+            .collect(),
         Command::Config { .. } => Vec::new(),
     };
     let config = match load_config(&cli.global, &flags) {
@@ -29,8 +32,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     logging::init(&config.log.format, &config.log.level);
     let outcome = match cli.command {
-        Command::Config { command: ConfigCommand::Show } => show_config(&config),
-        Command::Db { command: DbCommand::Migrate { .. } } => migrate(&config).await,
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => show_config(&config),
+        Command::Db {
+            command: DbCommand::Migrate { .. },
+        } => migrate(&config).await,
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
@@ -89,7 +96,9 @@ fn absolute(dir: &str) -> String {
     if path.is_absolute() {
         return dir.to_string();
     }
-    std::env::current_dir().map(|cwd| cwd.join(path).display().to_string()).unwrap_or_else(|_| dir.to_string())
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path).display().to_string())
+        .unwrap_or_else(|_| dir.to_string())
 }
 
 fn show_config(config: &Config) -> anyhow::Result<()> {
@@ -98,10 +107,18 @@ fn show_config(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let store = Store::connect(
+        &config.database_url(),
+        &StoreOptions::from_config(&config.database),
+    )
+    .await?;
     let report = store.migrate().await?;
     if report.applied.is_empty() {
-        println!("database {} is up to date at schema version {}", store.display_url(), report.to_version);
+        println!(
+            "database {} is up to date at schema version {}",
+            store.display_url(),
+            report.to_version
+        );
     } else {
         println!(
             "database {} migrated from schema version {} to {} (applied {})",
@@ -117,7 +134,10 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
     let banner_config = config.redacted();
-    let options = ServerOptions { config, job_handlers: HandlerRegistry::with_builtins() };
+    let options = ServerOptions {
+        config,
+        job_handlers: HandlerRegistry::with_builtins(),
+    };
     let result = keelson_server::serve(options, shutdown_signal(), move |address| {
         let url = format!("http://{address}");
         if quickstart {
@@ -148,8 +168,14 @@ async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    println!("keelson worker {} polling {}", options.worker_id, store.display_url());
-    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options).run(stop_rx).await?;
+    println!(
+        "keelson worker {} polling {}",
+        options.worker_id,
+        store.display_url()
+    );
+    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options)
+        .run(stop_rx)
+        .await?;
     store.close().await;
     Ok(())
 }

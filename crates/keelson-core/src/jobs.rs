@@ -43,7 +43,10 @@ impl JobStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled
+        )
     }
 }
 
@@ -107,7 +110,13 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
-        Self { kind: kind.into(), payload, priority: 0, max_attempts: None, delay_ms: None }
+        Self {
+            kind: kind.into(),
+            payload,
+            priority: 0,
+            max_attempts: None,
+            delay_ms: None,
+        }
     }
 
     /// Checks everything that does not need the store.
@@ -126,7 +135,9 @@ impl NewJob {
         if !(-1000..=1000).contains(&self.priority) {
             return Err(JobValidationError::Priority(self.priority));
         }
-        let size = serde_json::to_vec(&self.payload).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&self.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_PAYLOAD_BYTES {
             return Err(JobValidationError::PayloadTooLarge(size));
         }
@@ -154,7 +165,8 @@ pub enum JobValidationError {
 pub fn validate_kind(kind: &str) -> Result<(), JobValidationError> {
     let mut chars = kind.chars();
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if starts_with_letter && rest_ok && kind.len() <= MAX_KIND_LEN {
         Ok(())
     } else {
@@ -172,7 +184,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { default_max_attempts: 5, backoff_base_ms: 1_000, backoff_max_ms: 300_000 }
+        Self {
+            default_max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
     }
 }
 
@@ -181,7 +197,9 @@ impl RetryPolicy {
     /// The store adds jitter so that a burst of failures does not retry in lockstep.
     pub fn backoff_ms(&self, attempts_made: i32) -> i64 {
         let exponent = attempts_made.saturating_sub(1).clamp(0, 30) as u32;
-        self.backoff_base_ms.saturating_mul(1_i64 << exponent).min(self.backoff_max_ms)
+        self.backoff_base_ms
+            .saturating_mul(1_i64 << exponent)
+            .min(self.backoff_max_ms)
     }
 }
 
@@ -196,7 +214,15 @@ mod tests {
             assert_eq!(validate_kind(good), Ok(()), "{good}");
         }
         let long = "a".repeat(65);
-        for bad in ["", "Upper", "1abc", "has space", "semi;colon", "ü", long.as_str()] {
+        for bad in [
+            "",
+            "Upper",
+            "1abc",
+            "has space",
+            "semi;colon",
+            "ü",
+            long.as_str(),
+        ] {
             assert!(validate_kind(bad).is_err(), "{bad}");
         }
     }
@@ -212,12 +238,19 @@ mod tests {
         assert_eq!(job.validate(), Err(JobValidationError::Delay(-1)));
         job.delay_ms = None;
         job.payload = json!({"blob": "x".repeat(MAX_PAYLOAD_BYTES)});
-        assert!(matches!(job.validate(), Err(JobValidationError::PayloadTooLarge(_))));
+        assert!(matches!(
+            job.validate(),
+            Err(JobValidationError::PayloadTooLarge(_))
+        ));
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let policy = RetryPolicy { default_max_attempts: 3, backoff_base_ms: 100, backoff_max_ms: 1_000 };
+        let policy = RetryPolicy {
+            default_max_attempts: 3,
+            backoff_base_ms: 100,
+            backoff_max_ms: 1_000,
+        };
         assert_eq!(policy.backoff_ms(1), 100);
         assert_eq!(policy.backoff_ms(2), 200);
         assert_eq!(policy.backoff_ms(3), 400);

@@ -47,12 +47,24 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
     let router = router
         .fallback(|| async { ApiError::new(ErrorCode::EndpointNotFound, "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
-            ApiError::new(ErrorCode::MethodNotAllowed, format!("method {method} is not allowed on this endpoint"))
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("method {method} is not allowed on this endpoint"),
+            )
         })
         // Runs after routing, so the route template is known.
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
-        .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, refuse_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            resolve_principal,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.max_body_bytes,
+            refuse_declared_oversize,
+        ))
         // Bodies without a declared length (chunked) are cut off by this limit while being read.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);

@@ -25,8 +25,15 @@ struct TestApp {
 
 async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
-    let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
+    let store = Store::open(
+        &format!("sqlite://{}/k.db", dir.path().display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let artifacts = ArtifactStore::local(&dir.path().join("artifacts"))
+        .await
+        .unwrap();
     let state = AppState {
         store,
         artifacts,
@@ -40,10 +47,19 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
         max_body_bytes,
     };
     let (router, routes) = build_app(state);
-    TestApp { router, routes, _dir: dir }
+    TestApp {
+        router,
+        routes,
+        _dir: dir,
+    }
 }
 
-async fn call(app: &TestApp, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value, axum::http::HeaderMap) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
     let mut request = Request::builder().method(method).uri(uri);
     let body = match body {
         Some(value) => {
@@ -52,17 +68,31 @@ async fn call(app: &TestApp, method: Method, uri: &str, body: Option<Value>) -> 
         }
         None => Body::empty(),
     };
-    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value, headers)
 }
 
 fn assert_error(body: &Value, code: &str) {
-    let object = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(object.len(), 2, "error shape has exactly error_code and message: {body}");
+    let object = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert_eq!(
+        object.len(),
+        2,
+        "error shape has exactly error_code and message: {body}"
+    );
     assert_eq!(object["error_code"], code, "{body}");
     assert!(!object["message"].as_str().unwrap().is_empty());
 }
@@ -92,21 +122,42 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
 #[tokio::test]
 async fn bad_bodies_are_rejected_with_codes() {
     let app = app_with(true, 1024).await;
-    let request = Request::post("/api/v1/jobs").header("content-type", "application/json").body(Body::from("{nope")).unwrap();
+    let request = Request::post("/api/v1/jobs")
+        .header("content-type", "application/json")
+        .body(Body::from("{nope"))
+        .unwrap();
     let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_error(&body, "MALFORMED_REQUEST");
 
-    let (status, body, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": 5}))).await;
+    let (status, body, _) =
+        call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": 5}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "INVALID_PARAMETER_VALUE");
 
-    let (status, body, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "x", "payload": "y".repeat(2048)}))).await;
+    let (status, body, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/jobs",
+        Some(json!({"kind": "x", "payload": "y".repeat(2048)})),
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "PAYLOAD_TOO_LARGE");
 
-    let (status, body, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "not.registered"}))).await;
+    let (status, body, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/jobs",
+        Some(json!({"kind": "not.registered"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["message"].as_str().unwrap().contains("not.registered"));
 
@@ -119,28 +170,62 @@ async fn bad_bodies_are_rejected_with_codes() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (_, page, _) = call(&app, Method::GET, "/api/v1/jobs", None).await;
-    assert_eq!(page["jobs"], json!([]), "nothing was written by rejected requests");
+    assert_eq!(
+        page["jobs"],
+        json!([]),
+        "nothing was written by rejected requests"
+    );
 }
 
 #[tokio::test]
 async fn job_lifecycle_over_http() {
     let app = app_with(true, 1 << 20).await;
-    let (status, job, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop", "payload": {"a": 1}, "delay_ms": 60000}))).await;
+    let (status, job, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/jobs",
+        Some(json!({"kind": "system.noop", "payload": {"a": 1}, "delay_ms": 60000})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = job["id"].as_str().unwrap().to_string();
     let (status, fetched, _) = call(&app, Method::GET, &format!("/api/v1/jobs/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, job);
-    let (status, cancelled, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/cancel"), None).await;
+    let (status, cancelled, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/jobs/{id}/cancel"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cancelled["status"], "cancelled");
-    let (status, body, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/cancel"), None).await;
+    let (status, body, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/jobs/{id}/cancel"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "INVALID_STATE");
-    let (status, retried, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/retry"), None).await;
+    let (status, retried, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/jobs/{id}/retry"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(retried["status"], "queued");
-    let (status, attempts, _) = call(&app, Method::GET, &format!("/api/v1/jobs/{id}/attempts"), None).await;
+    let (status, attempts, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/jobs/{id}/attempts"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(attempts, json!({"attempts": []}));
     let (status, body, _) = call(&app, Method::GET, "/api/v1/jobs/unknown", None).await;
@@ -156,7 +241,13 @@ async fn non_loopback_binding_refuses_all_but_public_routes() {
     let (status, body, _) = call(&app, Method::GET, "/api/v1/jobs", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "PERMISSION_DENIED");
-    let (status, _, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop"}))).await;
+    let (status, _, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/jobs",
+        Some(json!({"kind": "system.noop"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = call(&app, Method::GET, "/metrics", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -169,15 +260,35 @@ async fn metrics_count_by_route_template() {
         call(&app, Method::GET, "/api/v1/jobs/abc", None).await;
     }
     call(&app, Method::GET, "/random/scanner/path", None).await;
-    let response = app.router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
-    let text = String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
     assert!(
         text.contains("keelson_http_requests_total{method=\"GET\",route=\"/api/v1/jobs/{id}\",status=\"404\"} 3"),
         "{text}"
     );
-    assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"), "{text}");
-    assert!(!text.contains("scanner"), "raw paths must not become labels");
+    assert!(
+        text.contains("route=\"unmatched\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("scanner"),
+        "raw paths must not become labels"
+    );
     assert!(text.contains("keelson_jobs{status=\"queued\"} 0"), "{text}");
 }
