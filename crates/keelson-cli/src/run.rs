@@ -134,6 +134,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
     let banner_config = config.redacted();
+    let self_check_config = config.clone();
     let options = ServerOptions {
         config,
         job_handlers: HandlerRegistry::with_builtins(),
@@ -147,6 +148,7 @@ async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
             println!("  artifacts: {}", banner_config.artifacts.url);
             println!("  try:       curl {url}/health/ready");
             println!("Press Ctrl-C to stop.");
+            tokio::spawn(worker_self_check(self_check_config));
         } else {
             println!("keelson listening on {url}");
         }
@@ -157,6 +159,28 @@ async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
             anyhow::bail!("cannot listen on {address}: {source} (choose another --port)")
         }
         other => Ok(other?),
+    }
+}
+
+/// Shows the quickstart user that the queue and the in-process worker run: one no-op job.
+async fn worker_self_check(config: Config) {
+    let outcome = async {
+        let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+        let job = keelson_core::jobs::NewJob::new("system.noop", serde_json::json!({"quickstart": true}));
+        let job = store.enqueue_job(&job, &config.retry_policy()).await?;
+        for _ in 0..200 {
+            let current = store.get_job(&job.id).await?;
+            if current.status.is_terminal() {
+                store.close().await;
+                return Ok::<_, anyhow::Error>((current.status, current.updated_at - current.created_at));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the job did not finish within 10 s")
+    };
+    match outcome.await {
+        Ok((status, millis)) => println!("  worker:    a system.noop job {status} in {millis} ms"),
+        Err(error) => println!("  worker:    self-check failed: {error:#}"),
     }
 }
 
