@@ -165,14 +165,22 @@ async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
 /// Shows the quickstart user that the queue and the in-process worker run: one no-op job.
 async fn worker_self_check(config: Config) {
     let outcome = async {
-        let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
-        let job = keelson_core::jobs::NewJob::new("system.noop", serde_json::json!({"quickstart": true}));
+        let store = Store::open(
+            &config.database_url(),
+            &StoreOptions::from_config(&config.database),
+        )
+        .await?;
+        let job =
+            keelson_core::jobs::NewJob::new("system.noop", serde_json::json!({"quickstart": true}));
         let job = store.enqueue_job(&job, &config.retry_policy()).await?;
         for _ in 0..200 {
             let current = store.get_job(&job.id).await?;
             if current.status.is_terminal() {
                 store.close().await;
-                return Ok::<_, anyhow::Error>((current.status, current.updated_at - current.created_at));
+                return Ok::<_, anyhow::Error>((
+                    current.status,
+                    current.updated_at - current.created_at,
+                ));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

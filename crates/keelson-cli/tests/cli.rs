@@ -279,3 +279,39 @@ async fn worker_processes_share_a_postgres_queue() {
         .await
         .unwrap();
 }
+
+/// The README's first command: the embedded default starts, prints its URL and runs a job.
+#[test]
+fn quickstart_serves_the_embedded_default() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = keelson()
+        .current_dir(dir.path())
+        .args(["quickstart", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        let finished = line.contains("worker:");
+        lines.push(line);
+        if finished {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = lines.join("\n");
+    assert!(text.contains("URL:       http://127.0.0.1:"), "{text}");
+    assert!(text.contains("a system.noop job succeeded"), "{text}");
+    assert!(dir.path().join("keelson-data/keelson.db").is_file());
+    assert!(dir.path().join("keelson-data/artifacts").is_dir());
+}
