@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # PostgreSQL for the PostgreSQL-backed tests: install (Debian packages), start the local cluster,
-# create the `keelson` role and the `keelson_test` database, and export
-# KEELSON_TEST_DATABASE_URL. Every step is idempotent; on a machine where all of it is done
-# already it costs a few psql calls. Source scripts/lib/common.sh first.
+# create the `keelson` role and the `keelson_test` database, drop the per-test schemas earlier
+# runs left there, and export KEELSON_TEST_DATABASE_URL. Every step is idempotent; on a machine
+# where all of it is done already it costs a few psql calls. Source scripts/lib/common.sh first.
 #
 # The cluster is a machine service (Debian's `pg_ctlcluster`), so it is left running afterwards:
 # the next run, and anyone running `cargo nextest` by hand, finds it up.
@@ -83,6 +83,22 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
 SQL
 }
 
+# Drop the per-test schemas earlier runs left in the test database (keelson-store's `t_<uuid>`,
+# keelson-cli's `cli_<pid>`), so they do not pile up. Skipped while anyone else is connected to
+# the database: another run's tests may be using their schemas right now.
+keelson_pg_drop_test_schemas() {
+    local port="$1"
+    keelson_pg_superuser_psql "$port" -d "$KEELSON_PG_DATABASE" <<'SQL'
+SET client_min_messages = warning;
+SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname)
+  FROM pg_namespace
+ WHERE (nspname LIKE 't\_%' OR nspname LIKE 'cli\_%')
+   AND NOT EXISTS (SELECT FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid())
+ ORDER BY nspname \gexec
+SQL
+}
+
 # Entry point. Leaves a KEELSON_TEST_DATABASE_URL that the caller set untouched (and then does
 # nothing else: that database is the caller's to provide).
 keelson_postgres_setup() {
@@ -99,6 +115,7 @@ keelson_postgres_setup() {
     read -r version name port status <<<"$(keelson_pg_pick_cluster)"
     keelson_pg_start "$version" "$name" "$port" "$status"
     keelson_pg_provision "$port"
+    keelson_pg_drop_test_schemas "$port"
 
     local url="postgres://${KEELSON_PG_ROLE}:${KEELSON_PG_PASSWORD}@127.0.0.1:${port}/${KEELSON_PG_DATABASE}"
     # Prove the URL works the way the tests will use it: TCP, password (scram).
