@@ -6,5 +6,6 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod search;
 
 pub use error::{ErrorKind, HasErrorKind};

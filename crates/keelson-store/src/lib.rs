@@ -8,6 +8,7 @@
 mod backend;
 mod error;
 pub mod jobs;
+pub mod tracking;
 mod migrations;
 pub mod worker;
 

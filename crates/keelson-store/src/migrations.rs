@@ -11,15 +11,23 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs",
-    sqlite: include_str!("../migrations/sqlite/0001_jobs.sql"),
-    postgres: include_str!("../migrations/postgres/0001_jobs.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs",
+        sqlite: include_str!("../migrations/sqlite/0001_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tracking",
+        sqlite: include_str!("../migrations/sqlite/0002_tracking.sql"),
+        postgres: include_str!("../migrations/postgres/0002_tracking.sql"),
+    },
+];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 1;
+pub const LATEST_SCHEMA_VERSION: i64 = 2;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -1,0 +1,1 @@
+//! Placeholder: compiles search ASTs to parameterised SQL (being written).
