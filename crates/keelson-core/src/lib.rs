@@ -7,5 +7,7 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod search;
+pub mod time;
+pub mod tracking;
 
 pub use error::{ErrorKind, HasErrorKind};

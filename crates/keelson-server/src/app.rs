@@ -31,6 +31,7 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     pub auth: AuthContext,
     pub max_body_bytes: usize,
+    pub tracking: keelson_tracking::TrackingService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -38,13 +39,18 @@ pub fn api_routes(state: &AppState) -> Routes {
     Routes::new(state.clone())
         .merge(routes::health::routes(state.clone()))
         .merge(routes::jobs::routes(state.clone()))
+        .merge(routes::mlflow::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.
 pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
-    let (router, specs) = api_routes(&state).into_parts();
+    let (limited, streaming, specs) = api_routes(&state).into_parts();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let router = router
+    let router = limited
+        .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, refuse_declared_oversize))
+        // Bodies without a declared length (chunked) are cut off by this limit while being read.
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .merge(streaming)
         .fallback(|| async { ApiError::new(ErrorCode::EndpointNotFound, "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             ApiError::new(
@@ -61,12 +67,6 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
             state.clone(),
             resolve_principal,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.max_body_bytes,
-            refuse_declared_oversize,
-        ))
-        // Bodies without a declared length (chunked) are cut off by this limit while being read.
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);
     let router = router
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {

@@ -105,6 +105,8 @@ pub struct RouteSpec {
 pub struct Routes {
     state: AppState,
     router: Router<AppState>,
+    /// Routes whose bodies stream (artifact uploads): no JSON body limit applies to them.
+    streaming: Router<AppState>,
     specs: Vec<RouteSpec>,
 }
 
@@ -113,6 +115,7 @@ impl Routes {
         Self {
             state,
             router: Router::new(),
+            streaming: Router::new(),
             specs: Vec::new(),
         }
     }
@@ -129,15 +132,32 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let guard =
-            axum::middleware::from_fn_with_state((self.state.clone(), permission), authorize);
-        let method_router: MethodRouter<AppState> = axum::routing::on(filter, handler).layer(guard);
+        let method_router = self.guarded(filter, permission, handler);
         self.router = self.router.route(path, method_router);
-        self.specs.push(RouteSpec {
-            method,
-            path: path.to_string(),
-            permission,
-        });
+        self.specs.push(RouteSpec { method, path: path.to_string(), permission });
+        self
+    }
+
+    fn guarded<H, T>(&self, filter: MethodFilter, permission: Permission, handler: H) -> MethodRouter<AppState>
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let guard = axum::middleware::from_fn_with_state((self.state.clone(), permission), authorize);
+        axum::routing::on(filter, handler).layer(guard)
+    }
+
+    /// A route whose handler streams the request body itself (no body-size limit).
+    pub fn streaming<H, T>(mut self, method: Method, path: &str, permission: Permission, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::PUT);
+        let method_router =
+            self.guarded(filter, permission, handler).layer(axum::extract::DefaultBodyLimit::disable());
+        self.streaming = self.streaming.route(path, method_router);
+        self.specs.push(RouteSpec { method, path: path.to_string(), permission });
         self
     }
 
@@ -201,6 +221,7 @@ impl Routes {
     /// Adds another module's routes.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
+        self.streaming = self.streaming.merge(other.streaming);
         self.specs.extend(other.specs);
         self
     }
@@ -209,8 +230,9 @@ impl Routes {
         &self.state
     }
 
-    pub fn into_parts(self) -> (Router<AppState>, Vec<RouteSpec>) {
-        (self.router, self.specs)
+    /// (routes with the JSON body limit, streaming routes, declared specs).
+    pub fn into_parts(self) -> (Router<AppState>, Router<AppState>, Vec<RouteSpec>) {
+        (self.router, self.streaming, self.specs)
     }
 }
 

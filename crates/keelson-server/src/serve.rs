@@ -75,6 +75,7 @@ where
     let registry = Arc::new(options.job_handlers);
     let state = AppState {
         store: store.clone(),
+        tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         artifacts,
         job_kinds: registry.clone(),
         retry: config.retry_policy(),

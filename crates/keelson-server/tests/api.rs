@@ -35,6 +35,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
         .await
         .unwrap();
     let state = AppState {
+        tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         store,
         artifacts,
         job_kinds: Arc::new(HandlerRegistry::with_builtins()),

@@ -6,6 +6,11 @@ pub enum StoreError {
     InvalidArgument(String),
     #[error("job `{0}` does not exist")]
     JobNotFound(String),
+    /// A named resource is missing; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the lease on job `{0}` was lost: the job was reclaimed or finished elsewhere")]
@@ -33,7 +38,8 @@ impl HasErrorKind for StoreError {
             StoreError::InvalidArgument(_) | StoreError::UnsupportedUrl(_) => {
                 ErrorKind::InvalidArgument
             }
-            StoreError::JobNotFound(_) => ErrorKind::NotFound,
+            StoreError::JobNotFound(_) | StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             StoreError::Conflict(_) | StoreError::LeaseLost(_) => ErrorKind::Conflict,
             StoreError::SchemaTooNew { .. } | StoreError::Corrupt(_) => ErrorKind::Internal,
             StoreError::Database(error) => match error {
@@ -44,6 +50,16 @@ impl HasErrorKind for StoreError {
                 _ => ErrorKind::Internal,
             },
             StoreError::Io(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether a database error is a unique-constraint violation (a concurrent duplicate insert).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
         }
     }
 }

@@ -78,6 +78,26 @@ pub enum CompareOp {
     IsNotNull,
 }
 
+impl CompareOp {
+    /// The comparator as MLflow spells it, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "=",
+            CompareOp::Ne => "!=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Like => "LIKE",
+            CompareOp::ILike => "ILIKE",
+            CompareOp::In => "IN",
+            CompareOp::NotIn => "NOT IN",
+            CompareOp::IsNull => "IS NULL",
+            CompareOp::IsNotNull => "IS NOT NULL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterValue {
     Number(f64),

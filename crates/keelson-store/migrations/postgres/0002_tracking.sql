@@ -88,7 +88,9 @@ CREATE TABLE datasets (
 CREATE TABLE run_dataset_inputs (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid) ON DELETE CASCADE,
     dataset_uuid TEXT NOT NULL REFERENCES datasets (dataset_uuid) ON DELETE CASCADE,
+    -- JSON list of {key, value}; the `mlflow.data.context` tag is copied to `context` for search.
     tags TEXT NOT NULL,
+    context TEXT,
     PRIMARY KEY (run_uuid, dataset_uuid)
 );
 
@@ -130,18 +132,14 @@ CREATE TABLE logged_model_tags (
     PRIMARY KEY (model_id, key)
 );
 
--- Traces (MLflow 3): the trace's info row; spans live as an artifact.
+-- Traces (MLflow 3): the TraceInfoV3 message as sent (JSON), with the columns search needs;
+-- spans live as an artifact (traces.json) under the trace's artifact location.
 CREATE TABLE traces (
     trace_id TEXT PRIMARY KEY,
     experiment_id BIGINT NOT NULL REFERENCES experiments (experiment_id) ON DELETE CASCADE,
     request_time BIGINT NOT NULL,
-    execution_duration_ms BIGINT,
     state TEXT NOT NULL,
-    request_preview TEXT,
-    response_preview TEXT,
-    client_request_id TEXT,
-    trace_metadata TEXT NOT NULL,
-    tags TEXT NOT NULL
+    info TEXT NOT NULL
 );
 CREATE INDEX traces_experiment_time ON traces (experiment_id, request_time DESC);
 

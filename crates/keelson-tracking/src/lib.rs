@@ -1,0 +1,11 @@
+//! Experiment tracking with MLflow's rules: what may be logged, limits, names, immutability.
+//! Persistence is the store's; this crate decides what is valid and composes store calls.
+
+mod error;
+mod names;
+mod service;
+pub mod traces;
+pub mod validation;
+
+pub use error::TrackingError;
+pub use service::{CreateRun, TrackingService};
