@@ -4,22 +4,33 @@ The binary comes from KEELSON_BIN (tests/clients/run sets it to the debug build)
 its own free loopback port, a fresh data directory and a log file; a failing test shows the log's
 tail in its report.
 
-Backends: the fixture is parametrised over metadata backends. Only the embedded default
-(`sqlite`) is wired up so far; a `postgres` entry in `BACKENDS` plus a branch in
-`backend_args` (passing `--database-url` with a fresh schema of KEELSON_TEST_DATABASE_URL) is all a
-PostgreSQL run needs.
+Backends: `keelson_server` is parametrised over metadata backends: the embedded default
+(`sqlite`) and `postgres`, which gives each server a fresh schema of KEELSON_TEST_DATABASE_URL
+(created and dropped with `psql`, so the venv needs no PostgreSQL driver). Without that variable
+the `postgres` cases are reported as skipped; scripts/test always sets it.
+
+MLflow: `mlflow_tracking` (module scope) yields a server with MLFLOW_TRACKING_URI pointing at it,
+for the tests that drive the unmodified `mlflow` client. With KEELSON_TEST_REFERENCE_MLFLOW=1 it
+starts the real `mlflow server` of the venv instead of keelson (SQLite backend, proxied artifacts):
+the same tests then prove they encode MLflow's own behaviour. In that mode the REST calls the
+client made are read back from the server's access log; KEELSON_TEST_RECORD_ENDPOINTS=<file>
+writes them there as JSON at the end of the session (see MLFLOW_ENDPOINTS.md).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import pytest
 import requests
@@ -29,7 +40,22 @@ SHUTDOWN_TIMEOUT_S = 15.0
 REQUEST_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 200
 
-BACKENDS: list[str] = ["sqlite"]
+DATABASE_URL_ENV = "KEELSON_TEST_DATABASE_URL"
+REFERENCE_MLFLOW = os.environ.get("KEELSON_TEST_REFERENCE_MLFLOW") == "1"
+# MLflow's server imports a lot and migrates its database on the first start.
+REFERENCE_STARTUP_TIMEOUT_S = max(STARTUP_TIMEOUT_S, 120.0)
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=pytest.mark.skipif(
+            not os.environ.get(DATABASE_URL_ENV),
+            reason=f"{DATABASE_URL_ENV} is not set (scripts/test sets it)",
+        ),
+    ),
+]
 
 
 def keelson_bin() -> Path:
@@ -48,10 +74,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def backend_args(backend: str) -> list[str]:
-    """Extra `keelson server` flags that select a metadata backend."""
+def psql(url: str, sql: str) -> None:
+    """One statement through `psql` (installed with PostgreSQL), failing the test on error."""
+    # From / so psql does not complain that it cannot read the caller's working directory.
+    argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
+    try:
+        done = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        pytest.fail("psql is not installed; it comes with PostgreSQL", pytrace=False)
+    if done.returncode != 0:
+        pytest.fail(f"psql failed ({done.returncode}) on {sql!r}: {done.stderr}", pytrace=False)
+
+
+def backend_args(backend: str) -> tuple[list[str], Callable[[], None]]:
+    """Extra `keelson server` flags that select a metadata backend, and what undoes its set-up."""
     if backend == "sqlite":
-        return []  # the embedded default: SQLite in the data directory
+        return [], lambda: None  # the embedded default: SQLite in the data directory
+    if backend == "postgres":
+        base = os.environ.get(DATABASE_URL_ENV)
+        if not base:
+            pytest.skip(f"{DATABASE_URL_ENV} is not set")
+        # `t_` prefix: scripts/lib/postgres.sh drops leftovers of interrupted runs by that prefix.
+        schema = f"t_py_{uuid.uuid4().hex}"
+        psql(base, f"CREATE SCHEMA {schema}")
+        separator = "&" if "?" in base else "?"
+        url = f"{base}{separator}options[search_path]={schema}"
+        return ["--database-url", url], lambda: psql(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     raise ValueError(f"unknown test backend {backend!r}")
 
 
@@ -65,12 +113,16 @@ def read_log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 @dataclass
 class KeelsonServer:
+    # True for the real `mlflow server` that KEELSON_TEST_REFERENCE_MLFLOW=1 puts in keelson's place.
+    reference: ClassVar[bool] = False
+
     url: str
     data_dir: Path
     proc: subprocess.Popen = field(repr=False)
     log_path: Path
     backend: str = "sqlite"
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+    cleanup: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """`requests` against this server with a default timeout; `path` starts with '/'."""
@@ -103,11 +155,12 @@ def start_server(
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "server.log"
+    backend_flags, cleanup = backend_args(backend)
     attempts = 3  # a free port can be taken between our probe and the server's bind
     for attempt in range(1, attempts + 1):
         port = free_port()
         argv = [str(binary), "server", "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--data-dir", str(data_dir), *backend_args(backend), *extra_args]
+        argv += ["--data-dir", str(data_dir), *backend_flags, *extra_args]
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
@@ -126,51 +179,75 @@ def start_server(
             proc=proc,
             log_path=log_path,
             backend=backend,
+            cleanup=cleanup,
         )
         failure = wait_until_ready(server)
         if failure is None:
             return server
-        stop_server(server)
         port_taken = "in use" in server.log().lower()
-        if proc.returncode not in (None, 0) and port_taken and attempt < attempts:
+        if server.proc.poll() not in (None, 0) and port_taken and attempt < attempts:
+            stop_process(server)
             continue
+        stop_server(server)
         pytest.fail(f"{failure}\n--- {log_path} ---\n{server.log()}", pytrace=False)
     raise AssertionError("unreachable")
 
 
-def wait_until_ready(server: KeelsonServer) -> str | None:
-    """None once GET /health/ready answers 200; otherwise why not."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def wait_until_ready(
+    server: KeelsonServer, path: str = "/health/ready", timeout_s: float = STARTUP_TIMEOUT_S
+) -> str | None:
+    """None once GET `path` answers 200; otherwise why not."""
+    deadline = time.monotonic() + timeout_s
     last = "no answer yet"
+    what = "mlflow server" if server.reference else "keelson server"
     while time.monotonic() < deadline:
         code = server.proc.poll()
         if code is not None:
-            return f"keelson server exited with status {code} before it was ready"
+            return f"{what} exited with status {code} before it was ready"
         try:
-            response = server.get("/health/ready", timeout=2)
+            response = server.get(path, timeout=2)
             if response.status_code == 200:
                 return None
             last = f"HTTP {response.status_code}: {response.text[:500]}"
         except requests.RequestException as error:
             last = repr(error)
         time.sleep(0.1)
-    return f"keelson server not ready within {STARTUP_TIMEOUT_S:.0f} s (last: {last})"
+    return f"{what} not ready within {timeout_s:.0f} s (last: {last})"
 
 
-def stop_server(server: KeelsonServer) -> int | None:
+def stop_process(server: KeelsonServer) -> int | None:
     """SIGTERM, wait (bounded), then SIGKILL. Returns the exit status."""
     server.session.close()
     proc = server.proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+
+    def signal_server(signum: int) -> None:
+        if server.reference:
+            # `mlflow server` runs uvicorn as a child in the session the fixture gave it.
+            try:
+                os.killpg(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+        elif proc.poll() is None:
+            proc.send_signal(signum)
+
+    if proc.poll() is None or server.reference:
+        signal_server(signal.SIGTERM)
         try:
             proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            signal_server(signal.SIGKILL)
             proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
             with open(server.log_path, "a") as log:
                 log.write(f"[conftest] no exit {SHUTDOWN_TIMEOUT_S:.0f} s after SIGTERM; killed\n")
     return proc.returncode
+
+
+def stop_server(server: KeelsonServer) -> int | None:
+    """Stop the process, then undo the backend's set-up (a PostgreSQL schema)."""
+    try:
+        return stop_process(server)
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -183,6 +260,143 @@ def keelson_server(request, tmp_path_factory) -> Iterator[KeelsonServer]:
         stop_server(server)
 
 
+# --- the MLflow client's server ------------------------------------------------------------------
+
+
+class MlflowReferenceServer(KeelsonServer):
+    """The real `mlflow server` from the venv, started in keelson's place."""
+
+    reference: ClassVar[bool] = True
+
+
+def start_reference_mlflow(workdir: Path) -> MlflowReferenceServer:
+    """`mlflow server` with a SQLite backend and proxied artifacts (`mlflow-artifacts:` URIs)."""
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    log_path = workdir / "server.log"
+    env = child_env()
+    env["PYTHONUNBUFFERED"] = "1"  # the access log is how the endpoints get recorded
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no huey workers for a test server
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        argv = [str(mlflow_cli), "server"]
+        argv += ["--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
+        argv += ["--serve-artifacts", "--artifacts-destination", str(workdir / "artifacts")]
+        # Two workers (MLflow's default is 4): the 1,000-run search test creates its runs in
+        # parallel, but each worker takes seconds of CPU to import mlflow at start-up.
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+        with open(log_path, "ab") as log:
+            log.write(f"$ {' '.join(argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: uvicorn is a child of the CLI
+            )
+        server = MlflowReferenceServer(
+            url=f"http://127.0.0.1:{port}",
+            data_dir=workdir,
+            proc=proc,
+            log_path=log_path,
+            backend="mlflow-reference",
+        )
+        failure = wait_until_ready(server, "/health", REFERENCE_STARTUP_TIMEOUT_S)
+        if failure is None:
+            return server
+        stop_server(server)
+        if "address already in use" in server.log().lower() and attempt < attempts:
+            continue
+        pytest.fail(f"{failure}\n--- {log_path} ---\n{server.log()}", pytrace=False)
+    raise AssertionError("unreachable")
+
+
+# `... INFO:     127.0.0.1:43830 - "GET /api/2.0/mlflow/experiments/get?experiment_id=0 HTTP/1.1" 200`
+ACCESS_LOG_LINE = re.compile(r'"([A-Z]+) (/[^ "?]*)(?:\?[^ "]*)? HTTP/[0-9.]+" (\d{3})')
+RECORDED_REQUESTS: list[dict] = []
+
+
+def record_requests(server: KeelsonServer, module: str, log_offset: int) -> None:
+    """Remember (method, path, status) of each request in the access log after `log_offset`."""
+    with open(server.log_path, "rb") as log:
+        log.seek(log_offset)
+        text = log.read().decode(errors="replace")
+    for line in text.splitlines():
+        match = ACCESS_LOG_LINE.search(line)
+        if match and match.group(2) != "/health":
+            method, path, status = match.groups()
+            RECORDED_REQUESTS.append(
+                {"method": method, "path": path, "status": int(status), "module": module}
+            )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    target = os.environ.get("KEELSON_TEST_RECORD_ENDPOINTS")
+    if target and RECORDED_REQUESTS:
+        Path(target).write_text(json.dumps(RECORDED_REQUESTS, indent=1) + "\n")
+
+
+MLFLOW_TARGETS = (
+    [pytest.param("mlflow-reference", id="mlflow-reference")] if REFERENCE_MLFLOW else BACKENDS
+)
+
+
+@pytest.fixture(scope="session")
+def reference_mlflow_server(tmp_path_factory) -> Iterator[MlflowReferenceServer]:
+    """One `mlflow server` for the whole session: it takes 10-40 s to start, keelson well under 1 s.
+    The tests do not depend on an empty server (they make uniquely named experiments)."""
+    server = start_reference_mlflow(tmp_path_factory.mktemp("mlflow-reference"))
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="module", params=MLFLOW_TARGETS)
+def mlflow_tracking(request, tmp_path_factory) -> Iterator[KeelsonServer]:
+    """A tracking server for the `mlflow` client, with MLFLOW_TRACKING_URI set to it.
+
+    A fresh keelson per module on each backend; or, with KEELSON_TEST_REFERENCE_MLFLOW=1, the real
+    `mlflow server` (one per session)."""
+    import mlflow  # only the MLflow tests pay for importing it
+    import mlflow.tracking.fluent
+
+    target = request.param
+    if target == "mlflow-reference":
+        server = request.getfixturevalue("reference_mlflow_server")
+    else:
+        server = start_server(tmp_path_factory.mktemp(f"keelson-mlflow-{target}"), target)
+    log_offset = server.log_path.stat().st_size
+    previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    with pytest.MonkeyPatch.context() as patch:
+        # A failing server must fail the test at once, not after minutes of client retries.
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        patch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        mlflow.set_tracking_uri(server.url)  # sets MLFLOW_TRACKING_URI for subprocesses too
+        try:
+            yield server
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            # The fluent API's active experiment would point into the next module's server.
+            mlflow.tracking.fluent._active_experiment_id = None
+            mlflow.set_tracking_uri(previous_uri)
+            if previous_uri is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = previous_uri
+            if server.reference:
+                record_requests(server, request.module.__name__, log_offset)
+            else:
+                stop_server(server)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the server's log to the report of a failing test that used a server."""
@@ -190,6 +404,9 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not report.failed:
         return
-    server = getattr(item, "funcargs", {}).get("keelson_server")
-    if isinstance(server, KeelsonServer):
-        report.sections.append((f"keelson server log ({server.log_path})", server.log()))
+    funcargs = getattr(item, "funcargs", {})
+    for name in ("keelson_server", "mlflow_tracking"):
+        server = funcargs.get(name)
+        if isinstance(server, KeelsonServer):
+            what = "mlflow server" if server.reference else "keelson server"
+            report.sections.append((f"{what} log ({server.log_path})", server.log()))

@@ -23,12 +23,7 @@ pub enum ArtifactError {
 
     /// The requested byte range does not fit the request or the object.
     #[error("invalid range {start}..{end} for artifact {key:?}: {reason}")]
-    InvalidRange {
-        key: String,
-        start: u64,
-        end: u64,
-        reason: String,
-    },
+    InvalidRange { key: String, start: u64, end: u64, reason: String },
 
     #[error("artifact {key:?} not found")]
     NotFound { key: String },
@@ -95,11 +90,7 @@ impl HasErrorKind for ArtifactError {
 
 impl ArtifactError {
     /// Maps an object_store error raised while doing `operation` on `key`.
-    pub(crate) fn from_backend(
-        operation: &'static str,
-        key: &str,
-        error: object_store::Error,
-    ) -> ArtifactError {
+    pub(crate) fn from_backend(operation: &'static str, key: &str, error: object_store::Error) -> ArtifactError {
         let key = key.to_owned();
         match error {
             // Only a read or delete names an object that may be missing; a NotFound while
@@ -107,24 +98,16 @@ impl ArtifactError {
             object_store::Error::NotFound { .. } if matches!(operation, "read" | "delete") => {
                 ArtifactError::NotFound { key }
             }
-            error @ object_store::Error::NotFound { .. } => ArtifactError::Unavailable {
-                operation,
-                key,
-                source: Box::new(error),
-            },
+            error @ object_store::Error::NotFound { .. } => {
+                ArtifactError::Unavailable { operation, key, source: Box::new(error) }
+            }
             // Network failures, I/O errors and credential problems: the store is not usable now.
             error @ (object_store::Error::Generic { .. }
             | object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. }) => ArtifactError::Unavailable {
-                operation,
-                key,
-                source: Box::new(error),
-            },
-            error => ArtifactError::Backend {
-                operation,
-                key,
-                source: Box::new(error),
-            },
+            | object_store::Error::Unauthenticated { .. }) => {
+                ArtifactError::Unavailable { operation, key, source: Box::new(error) }
+            }
+            error => ArtifactError::Backend { operation, key, source: Box::new(error) },
         }
     }
 }
@@ -134,10 +117,7 @@ mod tests {
     use super::*;
 
     fn backend_not_found() -> object_store::Error {
-        object_store::Error::NotFound {
-            path: "bucket/a".to_owned(),
-            source: "404".into(),
-        }
+        object_store::Error::NotFound { path: "bucket/a".to_owned(), source: "404".into() }
     }
 
     #[test]

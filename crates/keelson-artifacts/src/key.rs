@@ -54,9 +54,7 @@ impl ArtifactKey {
 
     /// Whether `self` lies strictly below `prefix` (segment-wise, so `ab` is not below `a`).
     pub fn is_below(&self, prefix: &ArtifactKey) -> bool {
-        self.0
-            .strip_prefix(prefix.as_str())
-            .is_some_and(|rest| rest.starts_with('/'))
+        self.0.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('/'))
     }
 }
 
@@ -106,10 +104,7 @@ impl From<ArtifactKey> for String {
 }
 
 pub(crate) fn invalid_key(key: &str, reason: String) -> ArtifactError {
-    ArtifactError::InvalidKey {
-        key: excerpt(key),
-        reason,
-    }
+    ArtifactError::InvalidKey { key: excerpt(key), reason }
 }
 
 /// The key as it goes into a message: whole when short, else its start and its length.
@@ -129,23 +124,15 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
         return Err("key is empty; give a relative path such as runs/1/model.onnx".to_owned());
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "key is {} bytes long; keys may be at most {MAX_KEY_BYTES} bytes",
-            key.len()
-        ));
+        return Err(format!("key is {} bytes long; keys may be at most {MAX_KEY_BYTES} bytes", key.len()));
     }
     if key.starts_with("\\\\") {
-        return Err(
-            "unc paths (\\\\server\\share) are not accepted; keys are relative paths separated by /"
-                .to_owned(),
-        );
+        return Err("unc paths (\\\\server\\share) are not accepted; keys are relative paths separated by /".to_owned());
     }
     if key.starts_with('/') {
-        return Err(
-            "absolute keys are not accepted; keys are relative to the store root, \
+        return Err("absolute keys are not accepted; keys are relative to the store root, \
              such as runs/1/model.onnx"
-                .to_owned(),
-        );
+            .to_owned());
     }
     let bytes = key.as_bytes();
     if bytes[0].is_ascii_alphabetic() && bytes.get(1) == Some(&b':') {
@@ -156,10 +143,7 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
     }
     for c in key.chars() {
         if let Some(what) = forbidden_char(c) {
-            return Err(format!(
-                "character U+{:04X} ({what}) is not accepted",
-                u32::from(c)
-            ));
+            return Err(format!("character U+{:04X} ({what}) is not accepted", u32::from(c)));
         }
     }
     if let Some(escape) = find_percent_escape(key) {
@@ -177,24 +161,16 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
 
 fn check_segment(segment: &str, is_last: bool) -> std::result::Result<(), String> {
     if segment.is_empty() && is_last {
-        return Err(
-            "trailing / is not accepted; a key names an object, not a directory".to_owned(),
-        );
+        return Err("trailing / is not accepted; a key names an object, not a directory".to_owned());
     }
     if segment.is_empty() {
-        return Err(
-            "empty segment (//) is not accepted; separate segments with a single /".to_owned(),
-        );
+        return Err("empty segment (//) is not accepted; separate segments with a single /".to_owned());
     }
     if segment == "." || segment == ".." {
-        return Err(format!(
-            "relative segment {segment:?} is not accepted; keys must stay below the store root"
-        ));
+        return Err(format!("relative segment {segment:?} is not accepted; keys must stay below the store root"));
     }
     if segment.trim().is_empty() {
-        return Err(format!(
-            "segment {segment:?} is only whitespace; segments need a visible character"
-        ));
+        return Err(format!("segment {segment:?} is only whitespace; segments need a visible character"));
     }
     if segment.len() > MAX_SEGMENT_BYTES {
         return Err(format!(
@@ -230,9 +206,7 @@ fn forbidden_char(c: char) -> Option<&'static str> {
         '\u{FF0E}' | '\u{2024}' | '\u{FE52}' => Some("look-alike of ."),
         '\u{2025}' => Some("look-alike of .."),
         '\u{FF0F}' | '\u{2215}' | '\u{2044}' | '\u{29F8}' => Some("look-alike of /"),
-        '\u{FF3C}' | '\u{FE68}' | '\u{2216}' | '\u{29F5}' | '\u{29F9}' => {
-            Some("look-alike of a backslash")
-        }
+        '\u{FF3C}' | '\u{FE68}' | '\u{2216}' | '\u{29F5}' | '\u{29F9}' => Some("look-alike of a backslash"),
         _ => None,
     }
 }
@@ -241,9 +215,7 @@ fn forbidden_char(c: char) -> Option<&'static str> {
 fn find_percent_escape(key: &str) -> Option<&str> {
     let bytes = key.as_bytes();
     (0..bytes.len().saturating_sub(2))
-        .find(|&i| {
-            bytes[i] == b'%' && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit()
-        })
+        .find(|&i| bytes[i] == b'%' && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit())
         .map(|i| &key[i..i + 3])
 }
 

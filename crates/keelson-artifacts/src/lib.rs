@@ -11,7 +11,7 @@ mod upload;
 pub use error::{ArtifactError, BoxError, Result};
 pub use key::{ArtifactKey, MAX_KEY_BYTES, MAX_SEGMENT_BYTES};
 pub use store::{
-    ArtifactReader, ArtifactStore, Listing, ObjectInfo, DEFAULT_PART_SIZE, MARKER_KEY,
-    MAX_PART_SIZE, MIN_PART_SIZE, RESERVED_PREFIX,
+    ArtifactReader, ArtifactStore, Listing, ObjectInfo, DEFAULT_PART_SIZE, MARKER_KEY, MAX_PART_SIZE, MIN_PART_SIZE,
+    RESERVED_PREFIX,
 };
 pub use upload::PutOutcome;

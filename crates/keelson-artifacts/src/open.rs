@@ -40,101 +40,64 @@ pub(crate) fn parse_store_url(url: &str, options: &[(String, String)]) -> Result
         reason: format!("not a url ({error}); use {ACCEPTED_URLS}"),
     })?;
     let description = describe_url(&parsed);
-    let invalid = |reason: String| ArtifactError::InvalidStoreUrl {
-        url: description.clone(),
-        reason,
-    };
+    let invalid = |reason: String| ArtifactError::InvalidStoreUrl { url: description.clone(), reason };
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(invalid(
-            "query strings and fragments are not accepted; pass settings as options".to_owned(),
-        ));
+        return Err(invalid("query strings and fragments are not accepted; pass settings as options".to_owned()));
     }
     // The url crate resolves `a/../b` to `b`; a root written that way is more likely a mistake
     // than a wish, so it is refused rather than silently moved.
-    if url
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return Err(invalid(
-            "dot segments (. or ..) are not accepted; write the root path out in full".to_owned(),
-        ));
+    if url.split('/').any(|segment| segment == "." || segment == "..") {
+        return Err(invalid("dot segments (. or ..) are not accepted; write the root path out in full".to_owned()));
     }
     let has_host = parsed.host_str().is_some_and(|host| !host.is_empty());
     match parsed.scheme() {
         "file" => {
             if has_host {
-                return Err(invalid(
-                    "file urls must not name a host; use file:///absolute/path".to_owned(),
-                ));
+                return Err(invalid("file urls must not name a host; use file:///absolute/path".to_owned()));
             }
             refuse_options(options, "file").map_err(invalid)?;
-            let root = parsed.to_file_path().map_err(|()| {
-                invalid("not an absolute file path; use file:///absolute/path".to_owned())
-            })?;
+            let root = parsed
+                .to_file_path()
+                .map_err(|()| invalid("not an absolute file path; use file:///absolute/path".to_owned()))?;
             Ok(Target::Local(root))
         }
         "memory" => {
             if has_host {
-                return Err(invalid(
-                    "memory urls take no host; use memory:// or memory:///prefix".to_owned(),
-                ));
+                return Err(invalid("memory urls take no host; use memory:// or memory:///prefix".to_owned()));
             }
             refuse_options(options, "memory").map_err(invalid)?;
             let (store, prefix_len) = with_prefix(Box::new(InMemory::new()), &parsed)?;
-            Ok(Target::Remote(Backend {
-                store,
-                description,
-                prefix_len,
-            }))
+            Ok(Target::Remote(Backend { store, description, prefix_len }))
         }
         "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" => {
             check_option_keys(parsed.scheme(), options).map_err(invalid)?;
-            let options = options
-                .iter()
-                .map(|(key, value)| (key.as_str(), value.clone()));
-            let (store, _) = object_store::parse_url_opts(&parsed, options)
-                .map_err(|error| invalid(error.to_string()))?;
+            let options = options.iter().map(|(key, value)| (key.as_str(), value.clone()));
+            let (store, _) =
+                object_store::parse_url_opts(&parsed, options).map_err(|error| invalid(error.to_string()))?;
             // object_store 0.12 drops the first path segment of az:// URLs although the container
             // is the host, so the prefix is taken from the URL path for every scheme.
             let (store, prefix_len) = with_prefix(store, &parsed)?;
-            Ok(Target::Remote(Backend {
-                store,
-                description,
-                prefix_len,
-            }))
+            Ok(Target::Remote(Backend { store, description, prefix_len }))
         }
-        other => Err(invalid(format!(
-            "scheme {other:?} is not supported; use {ACCEPTED_URLS}"
-        ))),
+        other => Err(invalid(format!("scheme {other:?} is not supported; use {ACCEPTED_URLS}"))),
     }
 }
 
 /// Builds the local backend rooted at `root`, creating the directory if needed. Blocking.
 pub(crate) fn local_backend(root: &FsPath) -> Result<Backend> {
-    let root_error = |source: std::io::Error| ArtifactError::LocalRoot {
-        path: root.display().to_string(),
-        source,
-    };
+    let root_error = |source: std::io::Error| ArtifactError::LocalRoot { path: root.display().to_string(), source };
     std::fs::create_dir_all(root).map_err(root_error)?;
     let canonical = std::fs::canonicalize(root).map_err(root_error)?;
     if !canonical.is_dir() {
-        return Err(root_error(std::io::Error::new(
-            std::io::ErrorKind::NotADirectory,
-            "not a directory",
-        )));
+        return Err(root_error(std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory")));
     }
     let store = LocalFileSystem::new_with_prefix(&canonical)
         .map_err(|error| root_error(std::io::Error::other(error)))?
         // Deleting the last object in a directory removes the directory, as on object stores.
         .with_automatic_cleanup(true);
-    let description = Url::from_file_path(&canonical)
-        .map(String::from)
-        .unwrap_or_else(|()| canonical.display().to_string());
-    Ok(Backend {
-        store: Arc::new(store),
-        description,
-        prefix_len: 0,
-    })
+    let description =
+        Url::from_file_path(&canonical).map(String::from).unwrap_or_else(|()| canonical.display().to_string());
+    Ok(Backend { store: Arc::new(store), description, prefix_len: 0 })
 }
 
 fn with_prefix(store: Box<dyn ObjectStore>, url: &Url) -> Result<(Arc<dyn ObjectStore>, usize)> {
@@ -150,27 +113,19 @@ fn with_prefix(store: Box<dyn ObjectStore>, url: &Url) -> Result<(Arc<dyn Object
         url: describe_url(url),
         reason: format!("the path prefix is not usable: {error}"),
     })?;
-    Ok((
-        Arc::new(PrefixStore::new(store, path)),
-        prefix.as_str().len(),
-    ))
+    Ok((Arc::new(PrefixStore::new(store, path)), prefix.as_str().len()))
 }
 
 fn refuse_options(options: &[(String, String)], scheme: &str) -> std::result::Result<(), String> {
     match options.first() {
         None => Ok(()),
-        Some((key, _)) => Err(format!(
-            "{scheme} stores take no options, but {key:?} was given"
-        )),
+        Some((key, _)) => Err(format!("{scheme} stores take no options, but {key:?} was given")),
     }
 }
 
 /// object_store silently ignores keys it does not know; a typo in a credential option would
 /// then fall back to anonymous access, so unknown keys are refused here.
-fn check_option_keys(
-    scheme: &str,
-    options: &[(String, String)],
-) -> std::result::Result<(), String> {
+fn check_option_keys(scheme: &str, options: &[(String, String)]) -> std::result::Result<(), String> {
     for (key, _) in options {
         let (known, example) = match scheme {
             "s3" | "s3a" => (
@@ -229,10 +184,9 @@ mod tests {
 
     #[test]
     fn describe_removes_secrets() {
-        let url =
-            Url::parse("s3://user:secret@bucket/prefix/?token=abc#frag").unwrap_or_else(|e| {
-                panic!("{e}");
-            });
+        let url = Url::parse("s3://user:secret@bucket/prefix/?token=abc#frag").unwrap_or_else(|e| {
+            panic!("{e}");
+        });
         let shown = describe_url(&url);
         assert_eq!(shown, "s3://user@bucket/prefix");
         assert!(!shown.contains("secret") && !shown.contains("abc"));
@@ -248,10 +202,8 @@ mod tests {
     }
 
     fn remote(url: &str, options: &[(&str, &str)]) -> Backend {
-        let options: Vec<(String, String)> = options
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect();
+        let options: Vec<(String, String)> =
+            options.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
         match parse_store_url(url, &options).unwrap() {
             Target::Remote(backend) => backend,
             Target::Local(path) => panic!("{url} opened locally at {path:?}"),

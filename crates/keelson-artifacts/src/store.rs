@@ -83,19 +83,13 @@ impl ArtifactReader {
     /// The body in chunks as the backend delivers them; never buffered whole.
     pub fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
         let key = self.key;
-        self.result
-            .into_stream()
-            .map_err(move |error| ArtifactError::from_backend("read", &key, error))
-            .boxed()
+        self.result.into_stream().map_err(move |error| ArtifactError::from_backend("read", &key, error)).boxed()
     }
 }
 
 impl fmt::Debug for ArtifactReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArtifactReader")
-            .field("key", &self.key)
-            .field("size", &self.size())
-            .finish_non_exhaustive()
+        f.debug_struct("ArtifactReader").field("key", &self.key).field("size", &self.size()).finish_non_exhaustive()
     }
 }
 
@@ -129,13 +123,9 @@ impl ArtifactStore {
     /// Opens a local directory as a store, creating it if missing.
     pub async fn local(root: &FsPath) -> Result<ArtifactStore> {
         let owned_root = root.to_path_buf();
-        let backend = tokio::task::spawn_blocking(move || local_backend(&owned_root))
-            .await
-            .map_err(|error| ArtifactError::Backend {
-                operation: "open",
-                key: root.display().to_string(),
-                source: Box::new(error),
-            })??;
+        let backend = tokio::task::spawn_blocking(move || local_backend(&owned_root)).await.map_err(|error| {
+            ArtifactError::Backend { operation: "open", key: root.display().to_string(), source: Box::new(error) }
+        })??;
         ArtifactStore::from_backend(backend).await
     }
 
@@ -150,12 +140,7 @@ impl ArtifactStore {
         };
         let marker = Path::from(MARKER_KEY);
         let contents = "keelson artifact store; read by readiness checks, do not delete\n";
-        store
-            .shared
-            .store
-            .put(&marker, contents.into())
-            .await
-            .map_err(|error| store.not_ready(error))?;
+        store.shared.store.put(&marker, contents.into()).await.map_err(|error| store.not_ready(error))?;
         Ok(store)
     }
 
@@ -193,17 +178,11 @@ impl ArtifactStore {
     /// Readiness: the marker written at open is still readable, so the root still exists and
     /// the backend answers.
     pub async fn check(&self) -> Result<()> {
-        self.shared
-            .store
-            .head(&Path::from(MARKER_KEY))
-            .await
-            .map(drop)
-            .map_err(|error| self.not_ready(error))
+        self.shared.store.head(&Path::from(MARKER_KEY)).await.map(drop).map_err(|error| self.not_ready(error))
     }
 
     pub async fn put_bytes(&self, key: &ArtifactKey, body: Bytes) -> Result<PutOutcome> {
-        self.put_stream(key, stream::iter([Ok::<_, std::convert::Infallible>(body)]))
-            .await
+        self.put_stream(key, stream::iter([Ok::<_, std::convert::Infallible>(body)])).await
     }
 
     /// Stores `body` under `key`, replacing any object there. Holds at most a few parts in
@@ -216,14 +195,7 @@ impl ArtifactStore {
         E: std::error::Error + Send + Sync + 'static,
     {
         let location = self.writable_location(key)?;
-        upload::put_stream(
-            &self.shared.store,
-            &location,
-            key.as_str(),
-            self.part_size,
-            body,
-        )
-        .await
+        upload::put_stream(&self.shared.store, &location, key.as_str(), self.part_size, body).await
     }
 
     /// Opens `key` for reading; [`ArtifactError::NotFound`] when absent.
@@ -235,18 +207,14 @@ impl ArtifactStore {
             .get(&location)
             .await
             .map_err(|error| ArtifactError::from_backend("read", key.as_str(), error))?;
-        Ok(ArtifactReader {
-            key: key.as_str().to_owned(),
-            result,
-        })
+        Ok(ArtifactReader { key: key.as_str().to_owned(), result })
     }
 
     /// The whole object in memory; for small objects only (use [`ArtifactStore::get`] else).
     pub async fn get_bytes(&self, key: &ArtifactKey) -> Result<Bytes> {
         let location = self.location(key)?;
         let read = async { self.shared.store.get(&location).await?.bytes().await };
-        read.await
-            .map_err(|error| ArtifactError::from_backend("read", key.as_str(), error))
+        read.await.map_err(|error| ArtifactError::from_backend("read", key.as_str(), error))
     }
 
     /// Bytes `range.start..range.end` of the object; an end past the object is cut to its size,
@@ -259,9 +227,7 @@ impl ArtifactStore {
             reason,
         };
         if range.start >= range.end {
-            return Err(invalid_range(
-                "the range is empty; end must be greater than start".to_owned(),
-            ));
+            return Err(invalid_range("the range is empty; end must be greater than start".to_owned()));
         }
         let location = self.location(key)?;
         match self.shared.store.get_range(&location, range.clone()).await {
@@ -270,9 +236,7 @@ impl ArtifactStore {
                 // Backends word out-of-range errors differently; the size tells for sure.
                 let size = self.head(key).await?.size;
                 if range.start >= size {
-                    return Err(invalid_range(format!(
-                        "the object is {size} bytes long; start must be below that"
-                    )));
+                    return Err(invalid_range(format!("the object is {size} bytes long; start must be below that")));
                 }
                 Err(ArtifactError::from_backend("read", key.as_str(), error))
             }
@@ -301,12 +265,8 @@ impl ArtifactStore {
             .await
             .map_err(|error| ArtifactError::from_backend("list", prefix_text(prefix), error))?;
         let at_root = prefix.is_none();
-        let mut files: Vec<ObjectInfo> = listed
-            .objects
-            .into_iter()
-            .map(object_info)
-            .filter(|info| is_listed(&info.key, prefix))
-            .collect();
+        let mut files: Vec<ObjectInfo> =
+            listed.objects.into_iter().map(object_info).filter(|info| is_listed(&info.key, prefix)).collect();
         let mut dirs: Vec<String> = listed
             .common_prefixes
             .into_iter()
@@ -360,23 +320,14 @@ impl ArtifactStore {
             .try_collect()
             .await
             .map_err(|error| ArtifactError::from_backend("list", prefix.as_str(), error))?;
-        let mut results = self
-            .shared
-            .store
-            .delete_stream(stream::iter(doomed.into_iter().map(Ok)).boxed());
+        let mut results = self.shared.store.delete_stream(stream::iter(doomed.into_iter().map(Ok)).boxed());
         let mut deleted = 0;
         while let Some(result) = results.next().await {
             match result {
                 Ok(_) => deleted += 1,
                 // Someone else deleted it meanwhile; it is gone either way.
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => {
-                    return Err(ArtifactError::from_backend(
-                        "delete",
-                        prefix.as_str(),
-                        error,
-                    ))
-                }
+                Err(error) => return Err(ArtifactError::from_backend("delete", prefix.as_str(), error)),
             }
         }
         Ok(deleted)
@@ -384,8 +335,7 @@ impl ArtifactStore {
 
     /// The backend path of `key`, checking the whole name against the backend's length limit.
     fn location(&self, key: &ArtifactKey) -> Result<Path> {
-        let full_len =
-            self.shared.prefix_len + usize::from(self.shared.prefix_len > 0) + key.as_str().len();
+        let full_len = self.shared.prefix_len + usize::from(self.shared.prefix_len > 0) + key.as_str().len();
         if full_len > MAX_KEY_BYTES {
             return Err(invalid_key(
                 key.as_str(),
@@ -412,10 +362,7 @@ impl ArtifactStore {
     }
 
     fn not_ready(&self, error: object_store::Error) -> ArtifactError {
-        ArtifactError::NotReady {
-            store: self.shared.description.clone(),
-            source: Box::new(error),
-        }
+        ArtifactError::NotReady { store: self.shared.description.clone(), source: Box::new(error) }
     }
 }
 
@@ -431,12 +378,8 @@ fn object_info(meta: ObjectMeta) -> ObjectInfo {
 /// returning an object named exactly `prefix`), and not the store's own objects at the root.
 fn is_listed(key: &str, prefix: Option<&ArtifactKey>) -> bool {
     match prefix {
-        Some(prefix) => key
-            .strip_prefix(prefix.as_str())
-            .is_some_and(|rest| rest.starts_with('/')),
-        None => !key
-            .strip_prefix(RESERVED_PREFIX)
-            .is_some_and(|rest| rest.starts_with('/')),
+        Some(prefix) => key.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('/')),
+        None => !key.strip_prefix(RESERVED_PREFIX).is_some_and(|rest| rest.starts_with('/')),
     }
 }
 

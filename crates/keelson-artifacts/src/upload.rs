@@ -52,19 +52,12 @@ where
             Ok(chunk) => chunk,
             Err(source) => {
                 abort(upload, key).await;
-                return Err(ArtifactError::UploadBody {
-                    key: key.to_owned(),
-                    source: Box::new(source),
-                });
+                return Err(ArtifactError::UploadBody { key: key.to_owned(), source: Box::new(source) });
             }
         };
         if let Err(source) = hasher.update(chunk.clone()).await {
             abort(upload, key).await;
-            return Err(ArtifactError::Backend {
-                operation: "hash",
-                key: key.to_owned(),
-                source: Box::new(source),
-            });
+            return Err(ArtifactError::Backend { operation: "hash", key: key.to_owned(), source: Box::new(source) });
         }
         pending.push(chunk);
         // Strictly greater: a body of exactly one part stays a single `put`.
@@ -112,11 +105,7 @@ where
             writer.parts
         }
     };
-    Ok(PutOutcome {
-        size,
-        sha256,
-        parts,
-    })
+    Ok(PutOutcome { size, sha256, parts })
 }
 
 async fn abort(upload: Option<PartWriter>, key: &str) {
@@ -210,20 +199,14 @@ struct PartWriter {
 
 impl PartWriter {
     fn new(upload: Box<dyn MultipartUpload>) -> PartWriter {
-        PartWriter {
-            upload: Some(upload),
-            in_flight: JoinSet::new(),
-            parts: 0,
-        }
+        PartWriter { upload: Some(upload), in_flight: JoinSet::new(), parts: 0 }
     }
 
     fn upload(&mut self) -> object_store::Result<&mut Box<dyn MultipartUpload>> {
-        self.upload
-            .as_mut()
-            .ok_or_else(|| object_store::Error::Generic {
-                store: "keelson-artifacts",
-                source: "multipart upload used after it ended".into(),
-            })
+        self.upload.as_mut().ok_or_else(|| object_store::Error::Generic {
+            store: "keelson-artifacts",
+            source: "multipart upload used after it ended".into(),
+        })
     }
 
     async fn put_part(&mut self, part: PutPayload) -> object_store::Result<()> {

@@ -91,18 +91,12 @@ fn hostile_keys_are_rejected_with_a_reason() {
         };
         assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{key:?}");
         let message = error.to_string();
-        assert!(
-            message.contains(fragment),
-            "message for {key:?} lacks {fragment:?}: {message}"
-        );
+        assert!(message.contains(fragment), "message for {key:?} lacks {fragment:?}: {message}");
         assert!(message.starts_with("invalid artifact key "), "{message}");
         let ArtifactError::InvalidKey { reason, .. } = &error else {
             panic!("{key:?} gave {error:?}");
         };
-        assert!(
-            !reason.starts_with(char::is_uppercase),
-            "reason for {key:?} is not lowercase: {reason}"
-        );
+        assert!(!reason.starts_with(char::is_uppercase), "reason for {key:?} is not lowercase: {reason}");
     }
 }
 
@@ -118,10 +112,7 @@ fn messages_name_the_offending_key() {
     assert!(error.to_string().contains("\"a%2Fb\""), "{error}");
     assert!(error.to_string().contains("\"%2F\""), "{error}");
     let error = ArtifactKey::parse("a\0b").unwrap_err();
-    assert!(
-        error.to_string().contains("\"a\\0b\""),
-        "control characters are escaped: {error}"
-    );
+    assert!(error.to_string().contains("\"a\\0b\""), "control characters are escaped: {error}");
     assert!(error.to_string().contains("U+0000"), "{error}");
     let error = ArtifactKey::parse("\u{FF0E}\u{FF0E}/x").unwrap_err();
     assert!(error.to_string().contains("U+FF0E"), "{error}");
@@ -142,10 +133,7 @@ fn length_limits() {
     let error = ArtifactKey::parse(&too_long).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("1025 bytes"), "{message}");
-    assert!(
-        message.len() < 400,
-        "long keys are shortened in messages: {message}"
-    );
+    assert!(message.len() < 400, "long keys are shortened in messages: {message}");
 }
 
 #[test]
@@ -164,27 +152,12 @@ fn ordinary_keys_are_accepted() {
 #[test]
 fn join_cannot_build_hostile_keys() {
     let base = ArtifactKey::parse("runs/1").unwrap();
-    for child in [
-        "..",
-        "../..",
-        ".",
-        "",
-        "/etc",
-        "a/",
-        "a//b",
-        "..\\x",
-        "%2e%2e",
-        "\u{FF0E}\u{FF0E}",
-        "x/../..",
-        "C:",
-    ] {
+    for child in ["..", "../..", ".", "", "/etc", "a/", "a//b", "..\\x", "%2e%2e", "\u{FF0E}\u{FF0E}", "x/../..", "C:"]
+    {
         let Err(error) = base.join(child) else {
             panic!("join({child:?}) was accepted");
         };
-        assert!(
-            matches!(error, ArtifactError::InvalidKey { .. }),
-            "{child:?}: {error}"
-        );
+        assert!(matches!(error, ArtifactError::InvalidKey { .. }), "{child:?}: {error}");
     }
     let joined = base.join("artifacts/model.onnx").unwrap();
     assert_eq!(joined.as_str(), "runs/1/artifacts/model.onnx");
@@ -197,10 +170,7 @@ fn join_cannot_build_hostile_keys() {
     for _ in 0..4 {
         key = key.join(deep.as_str()).unwrap();
     }
-    assert!(
-        key.join(deep.as_str()).is_err(),
-        "join respects the key length limit"
-    );
+    assert!(key.join(deep.as_str()).is_err(), "join respects the key length limit");
 }
 
 #[test]

@@ -24,34 +24,22 @@ async fn file_url_prefix_roots_every_key() {
     let canonical = root.canonicalize().unwrap();
     assert_eq!(store.describe(), format!("file://{}", canonical.display()));
 
-    store
-        .put_bytes(&key("a"), Bytes::from_static(b"in sub"))
-        .await
-        .unwrap();
+    store.put_bytes(&key("a"), Bytes::from_static(b"in sub")).await.unwrap();
     assert_eq!(std::fs::read(canonical.join("a")).unwrap(), b"in sub");
-    store
-        .put_bytes(&key("runs/1/m.bin"), Bytes::from_static(b"m"))
-        .await
-        .unwrap();
+    store.put_bytes(&key("runs/1/m.bin"), Bytes::from_static(b"m")).await.unwrap();
     assert_eq!(std::fs::read(canonical.join("runs/1/m.bin")).unwrap(), b"m");
     assert!(canonical.join(MARKER_KEY).is_file());
     // Nothing escaped the prefix.
     let mut outside = Vec::new();
     walk(dir.path(), dir.path(), &mut outside);
-    assert!(
-        outside.iter().all(|path| path.starts_with("x/sub/")),
-        "{outside:?}"
-    );
+    assert!(outside.iter().all(|path| path.starts_with("x/sub/")), "{outside:?}");
 }
 
 #[tokio::test]
 async fn local_opens_relative_and_existing_roots() {
     let dir = TempDir::new().unwrap();
     let first = ArtifactStore::local(dir.path()).await.unwrap();
-    first
-        .put_bytes(&key("kept"), Bytes::from_static(b"1"))
-        .await
-        .unwrap();
+    first.put_bytes(&key("kept"), Bytes::from_static(b"1")).await.unwrap();
     let again = ArtifactStore::local(dir.path()).await.unwrap();
     assert_eq!(&again.get_bytes(&key("kept")).await.unwrap()[..], b"1");
     assert_eq!(again.part_size(), DEFAULT_PART_SIZE);
@@ -81,10 +69,7 @@ async fn local_root_that_is_a_file_is_refused() {
 async fn memory_url_with_prefix() {
     let store = ArtifactStore::open("memory:///team/a", &[]).await.unwrap();
     assert_eq!(store.describe(), "memory:///team/a");
-    store
-        .put_bytes(&key("x"), Bytes::from_static(b"1"))
-        .await
-        .unwrap();
+    store.put_bytes(&key("x"), Bytes::from_static(b"1")).await.unwrap();
     assert_eq!(keys(&store.list_recursive(None).await.unwrap()), ["x"]);
     store.check().await.unwrap();
 }
@@ -94,42 +79,22 @@ async fn bad_urls_and_options_are_refused() {
     let no_options: &[(String, String)] = &[];
     type Options<'a> = &'a [(String, String)];
     let cases: &[(&str, Options, &str)] = &[
-        (
-            "ftp://host/x",
-            no_options,
-            "scheme \"ftp\" is not supported",
-        ),
+        ("ftp://host/x", no_options, "scheme \"ftp\" is not supported"),
         ("not a url", no_options, "not a url"),
         ("file://host/x", no_options, "must not name a host"),
         ("memory://name", no_options, "no host"),
-        (
-            "file:///tmp/x",
-            &[("aws_region".to_owned(), "x".to_owned())],
-            "take no options",
-        ),
+        ("file:///tmp/x", &[("aws_region".to_owned(), "x".to_owned())], "take no options"),
         ("s3://bucket/a%2Fb", no_options, "percent-encoded"),
         ("s3://bucket/a/../b", no_options, "dot segments"),
         ("file:///tmp/a/./b", no_options, "dot segments"),
-        (
-            "s3://bucket/p?x-amz-security-token=abc",
-            no_options,
-            "query",
-        ),
+        ("s3://bucket/p?x-amz-security-token=abc", no_options, "query"),
         (
             "s3://bucket/p",
             &[("aws_secret_acces_key".to_owned(), "x".to_owned())],
             "\"aws_secret_acces_key\" is not known",
         ),
-        (
-            "gs://bucket/p",
-            &[("aws_region".to_owned(), "x".to_owned())],
-            "not known to gs stores",
-        ),
-        (
-            "az://container/p",
-            &[("google_service_account".to_owned(), "x".to_owned())],
-            "not known to az stores",
-        ),
+        ("gs://bucket/p", &[("aws_region".to_owned(), "x".to_owned())], "not known to gs stores"),
+        ("az://container/p", &[("google_service_account".to_owned(), "x".to_owned())], "not known to az stores"),
     ];
     for (url, options, fragment) in cases {
         let error = ArtifactStore::open(url, options).await.unwrap_err();
@@ -138,12 +103,9 @@ async fn bad_urls_and_options_are_refused() {
         assert!(!error.to_string().contains("abc"), "{url}: {error}");
     }
 
-    let error = ArtifactStore::open(
-        "s3://user:hunter2@bucket/p",
-        &[("aws_bogus".to_owned(), "x".to_owned())],
-    )
-    .await
-    .unwrap_err();
+    let error = ArtifactStore::open("s3://user:hunter2@bucket/p", &[("aws_bogus".to_owned(), "x".to_owned())])
+        .await
+        .unwrap_err();
     assert!(!error.to_string().contains("hunter2"), "{error}");
 }
 
@@ -151,12 +113,6 @@ async fn bad_urls_and_options_are_refused() {
 async fn part_size_is_bounded() {
     let store = ArtifactStore::open("memory://", &[]).await.unwrap();
     assert!(store.clone().with_part_size(MIB).is_err());
-    assert!(store
-        .clone()
-        .with_part_size(6 * 1024 * 1024 * 1024)
-        .is_err());
-    assert_eq!(
-        store.with_part_size(16 * MIB).unwrap().part_size(),
-        16 * MIB
-    );
+    assert!(store.clone().with_part_size(6 * 1024 * 1024 * 1024).is_err());
+    assert_eq!(store.with_part_size(16 * MIB).unwrap().part_size(), 16 * MIB);
 }

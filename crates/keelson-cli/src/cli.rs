@@ -5,11 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "keelson",
-    version,
-    about = "MLOps and GenAIOps platform in one binary"
-)]
+#[command(name = "keelson", version, about = "MLOps and GenAIOps platform in one binary")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -103,12 +99,7 @@ impl ServerArgs {
         let mut flags = Vec::new();
         push(&mut flags, "server.host", &self.host, "--host");
         push(&mut flags, "server.port", &self.port, "--port");
-        push(
-            &mut flags,
-            "database.url",
-            &self.database_url,
-            "--database-url",
-        );
+        push(&mut flags, "database.url", &self.database_url, "--database-url");
         push(&mut flags, "artifacts.url", &self.artifacts, "--artifacts");
         if self.no_worker {
             flags.push(("worker.in_process", "false".to_string(), "--no-worker"));
@@ -120,19 +111,9 @@ impl ServerArgs {
 impl WorkerArgs {
     pub fn flags(&self) -> Vec<(&'static str, String, &'static str)> {
         let mut flags = Vec::new();
-        push(
-            &mut flags,
-            "database.url",
-            &self.database_url,
-            "--database-url",
-        );
+        push(&mut flags, "database.url", &self.database_url, "--database-url");
         push(&mut flags, "artifacts.url", &self.artifacts, "--artifacts");
-        push(
-            &mut flags,
-            "worker.concurrency",
-            &self.concurrency,
-            "--concurrency",
-        );
+        push(&mut flags, "worker.concurrency", &self.concurrency, "--concurrency");
         flags
     }
 }

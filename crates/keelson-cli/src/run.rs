@@ -15,12 +15,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let flags = match &cli.command {
         Command::Server(args) | Command::Quickstart(args) => args.flags(),
         Command::Worker(args) => args.flags(),
-        Command::Db {
-            command: DbCommand::Migrate { database_url },
-        } => database_url
-            .iter()
-            .map(|url| ("database.url", url.clone(), "--database-url"))
-            .collect(),
+        Command::Db { command: DbCommand::Migrate { database_url } } => {
+            database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
+        }
         Command::Config { .. } => Vec::new(),
     };
     let config = match load_config(&cli.global, &flags) {
@@ -32,12 +29,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     logging::init(&config.log.format, &config.log.level);
     let outcome = match cli.command {
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => show_config(&config),
-        Command::Db {
-            command: DbCommand::Migrate { .. },
-        } => migrate(&config).await,
+        Command::Config { command: ConfigCommand::Show } => show_config(&config),
+        Command::Db { command: DbCommand::Migrate { .. } } => migrate(&config).await,
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
@@ -96,9 +89,7 @@ fn absolute(dir: &str) -> String {
     if path.is_absolute() {
         return dir.to_string();
     }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(path).display().to_string())
-        .unwrap_or_else(|_| dir.to_string())
+    std::env::current_dir().map(|cwd| cwd.join(path).display().to_string()).unwrap_or_else(|_| dir.to_string())
 }
 
 fn show_config(config: &Config) -> anyhow::Result<()> {
@@ -107,18 +98,10 @@ fn show_config(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = Store::connect(
-        &config.database_url(),
-        &StoreOptions::from_config(&config.database),
-    )
-    .await?;
+    let store = Store::connect(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
     let report = store.migrate().await?;
     if report.applied.is_empty() {
-        println!(
-            "database {} is up to date at schema version {}",
-            store.display_url(),
-            report.to_version
-        );
+        println!("database {} is up to date at schema version {}", store.display_url(), report.to_version);
     } else {
         println!(
             "database {} migrated from schema version {} to {} (applied {})",
@@ -135,10 +118,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
     let banner_config = config.redacted();
     let self_check_config = config.clone();
-    let options = ServerOptions {
-        config,
-        job_handlers: HandlerRegistry::with_builtins(),
-    };
+    let options = ServerOptions { config, job_handlers: HandlerRegistry::with_builtins() };
     let result = keelson_server::serve(options, shutdown_signal(), move |address| {
         let url = format!("http://{address}");
         if quickstart {
@@ -165,22 +145,14 @@ async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
 /// Shows the quickstart user that the queue and the in-process worker run: one no-op job.
 async fn worker_self_check(config: Config) {
     let outcome = async {
-        let store = Store::open(
-            &config.database_url(),
-            &StoreOptions::from_config(&config.database),
-        )
-        .await?;
-        let job =
-            keelson_core::jobs::NewJob::new("system.noop", serde_json::json!({"quickstart": true}));
+        let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+        let job = keelson_core::jobs::NewJob::new("system.noop", serde_json::json!({"quickstart": true}));
         let job = store.enqueue_job(&job, &config.retry_policy()).await?;
         for _ in 0..200 {
             let current = store.get_job(&job.id).await?;
             if current.status.is_terminal() {
                 store.close().await;
-                return Ok::<_, anyhow::Error>((
-                    current.status,
-                    current.updated_at - current.created_at,
-                ));
+                return Ok::<_, anyhow::Error>((current.status, current.updated_at - current.created_at));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -200,14 +172,8 @@ async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    println!(
-        "keelson worker {} polling {}",
-        options.worker_id,
-        store.display_url()
-    );
-    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options)
-        .run(stop_rx)
-        .await?;
+    println!("keelson worker {} polling {}", options.worker_id, store.display_url());
+    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options).run(stop_rx).await?;
     store.close().await;
     Ok(())
 }

@@ -20,44 +20,21 @@ fn output(command: &mut std::process::Command) -> (i32, String, String) {
 #[test]
 fn invalid_configuration_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = output(
-        keelson()
-            .current_dir(dir.path())
-            .args(["server", "--port", "99999"]),
-    );
+    let (code, _, err) = output(keelson().current_dir(dir.path()).args(["server", "--port", "99999"]));
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("`server.port`") && err.contains("--port"),
-        "{err}"
-    );
+    assert!(err.contains("`server.port`") && err.contains("--port"), "{err}");
 
-    let (code, _, err) = output(
-        keelson()
-            .current_dir(dir.path())
-            .env("KEELSON_WORKER__CONCURRENCY", "0")
-            .args(["config", "show"]),
-    );
+    let (code, _, err) =
+        output(keelson().current_dir(dir.path()).env("KEELSON_WORKER__CONCURRENCY", "0").args(["config", "show"]));
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("`worker.concurrency`") && err.contains("KEELSON_WORKER__CONCURRENCY"),
-        "{err}"
-    );
+    assert!(err.contains("`worker.concurrency`") && err.contains("KEELSON_WORKER__CONCURRENCY"), "{err}");
 
-    std::fs::write(
-        dir.path().join("keelson.toml"),
-        "[server]\nhots = \"0.0.0.0\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("keelson.toml"), "[server]\nhots = \"0.0.0.0\"\n").unwrap();
     let (code, _, err) = output(keelson().current_dir(dir.path()).args(["config", "show"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("hots"), "{err}");
 
-    let (code, _, err) = output(keelson().current_dir(dir.path()).args([
-        "--config",
-        "missing.toml",
-        "config",
-        "show",
-    ]));
+    let (code, _, err) = output(keelson().current_dir(dir.path()).args(["--config", "missing.toml", "config", "show"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing.toml"), "{err}");
 }
@@ -80,35 +57,19 @@ fn config_show_layers_and_masks_secrets() {
     );
     assert_eq!(code, 0, "{err}");
     let shown: toml::Table = out.parse().unwrap();
-    assert_eq!(
-        shown["server"]["port"].as_integer(),
-        Some(7002),
-        "env beats file"
-    );
+    assert_eq!(shown["server"]["port"].as_integer(), Some(7002), "env beats file");
     assert_eq!(shown["worker"]["concurrency"].as_integer(), Some(7));
-    assert_eq!(
-        shown["database"]["url"].as_str(),
-        Some("postgres://keelson:***@db.internal/k")
-    );
-    assert_eq!(
-        shown["artifacts"]["options"]["aws_secret_access_key"].as_str(),
-        Some("***")
-    );
-    assert_eq!(
-        shown["artifacts"]["options"]["aws_region"].as_str(),
-        Some("eu-west-1")
-    );
-    assert!(
-        !out.contains("hunter2") && !out.contains("AKIASECRET"),
-        "{out}"
-    );
+    assert_eq!(shown["database"]["url"].as_str(), Some("postgres://keelson:***@db.internal/k"));
+    assert_eq!(shown["artifacts"]["options"]["aws_secret_access_key"].as_str(), Some("***"));
+    assert_eq!(shown["artifacts"]["options"]["aws_region"].as_str(), Some("eu-west-1"));
+    assert!(!out.contains("hunter2") && !out.contains("AKIASECRET"), "{out}");
 
-    let (_, out, _) = output(
-        keelson()
-            .current_dir(dir.path())
-            .env("KEELSON_SERVER__PORT", "7002")
-            .args(["config", "show", "--data-dir", "/srv/data"]),
-    );
+    let (_, out, _) = output(keelson().current_dir(dir.path()).env("KEELSON_SERVER__PORT", "7002").args([
+        "config",
+        "show",
+        "--data-dir",
+        "/srv/data",
+    ]));
     let shown: toml::Table = out.parse().unwrap();
     assert_eq!(shown["data_dir"].as_str(), Some("/srv/data"));
 }
@@ -124,29 +85,19 @@ async fn db_migrate_is_idempotent_and_newer_schemas_are_refused() {
     assert_eq!(code, 0);
     assert!(out.contains("up to date"), "{out}");
 
-    let store = keelson_store::Store::connect(&url, &keelson_store::StoreOptions::default())
-        .await
-        .unwrap();
+    let store = keelson_store::Store::connect(&url, &keelson_store::StoreOptions::default()).await.unwrap();
     store
-        .execute_for_tests("INSERT INTO keelson_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+        .execute_for_tests(
+            "INSERT INTO keelson_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        )
         .await
         .unwrap();
     store.close().await;
     let (code, _, err) = output(keelson().args(["db", "migrate", "--database-url", &url]));
     assert_eq!(code, 1);
     assert!(err.contains("newer than this keelson supports"), "{err}");
-    let (code, _, err) = output(
-        keelson()
-            .args([
-                "server",
-                "--port",
-                "0",
-                "--database-url",
-                &url,
-                "--data-dir",
-            ])
-            .arg(dir.path()),
-    );
+    let (code, _, err) =
+        output(keelson().args(["server", "--port", "0", "--database-url", &url, "--data-dir"]).arg(dir.path()));
     assert_eq!(code, 1, "the server must refuse a newer schema too");
     assert!(err.contains("newer than this keelson supports"), "{err}");
 }
@@ -156,33 +107,16 @@ async fn db_migrate_is_idempotent_and_newer_schemas_are_refused() {
 #[tokio::test]
 #[ignore = "needs KEELSON_TEST_DATABASE_URL; scripts/test runs it"]
 async fn worker_processes_share_a_postgres_queue() {
-    let base =
-        std::env::var("KEELSON_TEST_DATABASE_URL").expect("KEELSON_TEST_DATABASE_URL must be set");
+    let base = std::env::var("KEELSON_TEST_DATABASE_URL").expect("KEELSON_TEST_DATABASE_URL must be set");
     let schema = format!("cli_{}", std::process::id());
-    let admin = keelson_store::Store::connect(&base, &keelson_store::StoreOptions::default())
-        .await
-        .unwrap();
-    admin
-        .execute_for_tests(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
+    let admin = keelson_store::Store::connect(&base, &keelson_store::StoreOptions::default()).await.unwrap();
+    admin.execute_for_tests(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options[search_path]={schema}");
 
     let dir = tempfile::tempdir().unwrap();
     let artifacts = format!("file://{}/shared-artifacts", dir.path().display());
-    let server = ServerProcess::start(
-        dir.path(),
-        &[
-            "--database-url",
-            &url,
-            "--artifacts",
-            &artifacts,
-            "--no-worker",
-        ],
-    );
+    let server = ServerProcess::start(dir.path(), &["--database-url", &url, "--artifacts", &artifacts, "--no-worker"]);
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -219,10 +153,7 @@ async fn worker_processes_share_a_postgres_queue() {
     let mut done = false;
     for _ in 0..200 {
         let page: Value = http
-            .get(format!(
-                "{}/api/v1/jobs?status=succeeded&limit=100",
-                server.url
-            ))
+            .get(format!("{}/api/v1/jobs?status=succeeded&limit=100", server.url))
             .send()
             .await
             .unwrap()
@@ -236,48 +167,22 @@ async fn worker_processes_share_a_postgres_queue() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for worker in &workers {
-        std::process::Command::new("kill")
-            .args(["-TERM", &worker.id().to_string()])
-            .status()
-            .unwrap();
+        std::process::Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
     }
     for worker in &mut workers {
-        assert!(
-            worker.wait().unwrap().success(),
-            "worker exits cleanly on SIGTERM"
-        );
+        assert!(worker.wait().unwrap().success(), "worker exits cleanly on SIGTERM");
     }
-    assert!(
-        done,
-        "workers did not finish the queue; server log:\n{}",
-        server.log()
-    );
+    assert!(done, "workers did not finish the queue; server log:\n{}", server.log());
     let mut ran_on = std::collections::BTreeSet::new();
     for id in &ids {
-        let attempts: Value = http
-            .get(format!("{}/api/v1/jobs/{id}/attempts", server.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let attempts: Value =
+            http.get(format!("{}/api/v1/jobs/{id}/attempts", server.url)).send().await.unwrap().json().await.unwrap();
         let attempts = attempts["attempts"].as_array().unwrap();
-        assert_eq!(
-            attempts.len(),
-            1,
-            "job {id} ran more than once: {attempts:?}"
-        );
+        assert_eq!(attempts.len(), 1, "job {id} ran more than once: {attempts:?}");
         ran_on.insert(attempts[0]["worker"].as_str().unwrap().to_string());
     }
-    assert!(
-        ran_on.iter().all(|w| w.starts_with("remote-")),
-        "{ran_on:?}"
-    );
-    admin
-        .execute_for_tests(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    assert!(ran_on.iter().all(|w| w.starts_with("remote-")), "{ran_on:?}");
+    admin.execute_for_tests(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
 
 /// The README's first command: the embedded default starts, prints its URL and runs a job.

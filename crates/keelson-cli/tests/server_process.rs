@@ -11,10 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 #[tokio::test]
@@ -22,54 +19,28 @@ async fn health_metrics_and_error_shape() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[]);
     let http = client();
-    let live = http
-        .get(format!("{}/health/live", server.url))
-        .send()
-        .await
-        .unwrap();
+    let live = http.get(format!("{}/health/live", server.url)).send().await.unwrap();
     assert_eq!(live.status(), 200);
     assert!(live.headers().contains_key("x-request-id"));
-    let ready: Value = http
-        .get(format!("{}/health/ready", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        ready,
-        json!({"status": "ok", "checks": {"metadata": "ok", "artifacts": "ok"}})
-    );
+    let ready: Value = http.get(format!("{}/health/ready", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ok", "checks": {"metadata": "ok", "artifacts": "ok"}}));
 
-    let missing = http
-        .get(format!("{}/nowhere", server.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = http.get(format!("{}/nowhere", server.url)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error_code"], "ENDPOINT_NOT_FOUND");
     assert_eq!(body.as_object().unwrap().len(), 2);
 
-    let metrics = http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap();
+    let metrics = http.get(format!("{}/metrics", server.url)).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (series, value) = line.rsplit_once(' ').unwrap();
         assert!(series.starts_with("keelson_"), "{line}");
-        value
-            .parse::<f64>()
-            .unwrap_or_else(|_| panic!("bad sample value in {line}"));
+        value.parse::<f64>().unwrap_or_else(|_| panic!("bad sample value in {line}"));
     }
     assert!(
-        text.contains(
-            "keelson_http_requests_total{method=\"GET\",route=\"/health/live\",status=\"200\"} 1"
-        ),
+        text.contains("keelson_http_requests_total{method=\"GET\",route=\"/health/live\",status=\"200\"} 1"),
         "{text}"
     );
     assert!(text.contains("keelson_http_request_duration_seconds_bucket{method=\"GET\",route=\"unmatched\",status=\"404\",le=\"+Inf\"} 1"), "{text}");
@@ -82,9 +53,7 @@ async fn oversized_body_is_refused_with_413() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[]);
     let mut stream = TcpStream::connect(server.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let declared = 64 * 1024 * 1024;
     write!(
         stream,
@@ -111,9 +80,7 @@ fn read_response(stream: &mut TcpStream) -> String {
                     let length = head
                         .lines()
                         .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_string())
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
                         })
                         .and_then(|v| v.parse::<usize>().ok());
                     if length.is_some_and(|length| body.len() >= length) {
@@ -121,10 +88,9 @@ fn read_response(stream: &mut TcpStream) -> String {
                     }
                 }
             }
-            Err(error) => panic!(
-                "reading the response failed: {error}; got so far: {}",
-                String::from_utf8_lossy(&buffer)
-            ),
+            Err(error) => {
+                panic!("reading the response failed: {error}; got so far: {}", String::from_utf8_lossy(&buffer))
+            }
         }
     }
     String::from_utf8_lossy(&buffer).to_string()
@@ -137,9 +103,7 @@ async fn sigterm_completes_the_in_flight_request() {
     let mut server = ServerProcess::start(dir.path(), &[]);
     let body = br#"{"kind": "system.noop", "payload": {"in_flight": true}}"#;
     let mut stream = TcpStream::connect(server.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         stream,
         "POST /api/v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -150,55 +114,31 @@ async fn sigterm_completes_the_in_flight_request() {
     std::thread::sleep(Duration::from_millis(300));
     server.signal("TERM");
     std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        server.child.try_wait().unwrap().is_none(),
-        "server exited with a request in flight"
-    );
+    assert!(server.child.try_wait().unwrap().is_none(), "server exited with a request in flight");
     // New connections are no longer accepted while draining.
     let refused =
-        TcpStream::connect_timeout(&server.addr().parse().unwrap(), Duration::from_secs(2))
-            .and_then(|mut s| {
-                s.set_read_timeout(Some(Duration::from_secs(2)))?;
-                s.write_all(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")?;
-                let mut buf = [0u8; 64];
-                let n = s.read(&mut buf)?;
-                Ok(n)
-            });
-    assert!(
-        !matches!(refused, Ok(n) if n > 0),
-        "a new request was served during shutdown"
-    );
+        TcpStream::connect_timeout(&server.addr().parse().unwrap(), Duration::from_secs(2)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")?;
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf)?;
+            Ok(n)
+        });
+    assert!(!matches!(refused, Ok(n) if n > 0), "a new request was served during shutdown");
     stream.write_all(&body[10..]).unwrap();
     let response = read_response(&mut stream);
-    assert!(
-        response.starts_with("HTTP/1.1 201"),
-        "{response}\nlog:\n{}",
-        server.log()
-    );
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}\nlog:\n{}", server.log());
     let status = server.wait_exit(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit status {status:?}; log:\n{}",
-        server.log()
-    );
-    assert!(
-        server.log().contains("keelson server stopped"),
-        "{}",
-        server.log()
-    );
+    assert!(status.success(), "exit status {status:?}; log:\n{}", server.log());
+    assert!(server.log().contains("keelson server stopped"), "{}", server.log());
 
     // The acknowledged job is there after a restart.
-    let id = serde_json::from_str::<Value>(response.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-        ["id"]
+    let id = serde_json::from_str::<Value>(response.split("\r\n\r\n").nth(1).unwrap()).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
     let restarted = ServerProcess::start(dir.path(), &[]);
-    let job = client()
-        .get(format!("{}/api/v1/jobs/{id}", restarted.url))
-        .send()
-        .await
-        .unwrap();
+    let job = client().get(format!("{}/api/v1/jobs/{id}", restarted.url)).send().await.unwrap();
     assert_eq!(job.status(), 200);
 }
 
@@ -227,23 +167,13 @@ async fn acknowledged_writes_survive_sigkill() {
 
     let restarted = ServerProcess::start(dir.path(), &[]);
     for id in &ids {
-        let response = http
-            .get(format!("{}/api/v1/jobs/{id}", restarted.url))
-            .send()
-            .await
-            .unwrap();
+        let response = http.get(format!("{}/api/v1/jobs/{id}", restarted.url)).send().await.unwrap();
         assert_eq!(response.status(), 200, "acknowledged job {id} was lost");
     }
     // Jobs that were running when the process died are recovered once their lease expires; the
     // rest run to completion.
-    let page: Value = http
-        .get(format!("{}/api/v1/jobs?limit=100", restarted.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        http.get(format!("{}/api/v1/jobs?limit=100", restarted.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["jobs"].as_array().unwrap().len(), ids.len());
 }
 
@@ -251,32 +181,20 @@ async fn acknowledged_writes_survive_sigkill() {
 async fn json_logs_carry_request_ids() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &["--log-format", "json"]);
-    let response = client()
-        .get(format!("{}/health/live", server.url))
-        .header("x-request-id", "req-test-42")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client().get(format!("{}/health/live", server.url)).header("x-request-id", "req-test-42").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-test-42");
     let mut found = false;
     for _ in 0..50 {
         let log = server.log();
-        let lines: Vec<Value> = log
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-            .collect();
+        let lines: Vec<Value> =
+            log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
         assert!(!lines.is_empty());
-        found = lines
-            .iter()
-            .any(|l| l["span"]["request_id"] == "req-test-42" && l["status"] == 200);
+        found = lines.iter().any(|l| l["span"]["request_id"] == "req-test-42" && l["status"] == 200);
         if found {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        found,
-        "no JSON log line with the request id:\n{}",
-        server.log()
-    );
+    assert!(found, "no JSON log line with the request id:\n{}", server.log());
 }

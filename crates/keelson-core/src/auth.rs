@@ -51,9 +51,7 @@ impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Permission::Public => f.write_str("public"),
-            Permission::Require(action, resource) => {
-                write!(f, "{action:?}:{resource:?}").map(|_| ())
-            }
+            Permission::Require(action, resource) => write!(f, "{action:?}:{resource:?}").map(|_| ()),
         }
     }
 }

@@ -92,23 +92,13 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self {
-            host: "127.0.0.1".to_string(),
-            port: 8080,
-            max_body_bytes: 16 * 1024 * 1024,
-            shutdown_grace_seconds: 30,
-        }
+        Self { host: "127.0.0.1".to_string(), port: 8080, max_body_bytes: 16 * 1024 * 1024, shutdown_grace_seconds: 30 }
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: String::new(),
-            max_connections: 10,
-            busy_timeout_ms: 5_000,
-            sqlite_synchronous: "full".to_string(),
-        }
+        Self { url: String::new(), max_connections: 10, busy_timeout_ms: 5_000, sqlite_synchronous: "full".to_string() }
     }
 }
 
@@ -129,10 +119,7 @@ impl Default for WorkerConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: "auto".to_string(),
-            level: "info".to_string(),
-        }
+        Self { format: "auto".to_string(), level: "info".to_string() }
     }
 }
 
@@ -147,10 +134,7 @@ pub struct ConfigError {
 }
 
 fn origin_suffix(origin: &Option<String>) -> String {
-    origin
-        .as_ref()
-        .map(|o| format!(" (from {o})"))
-        .unwrap_or_default()
+    origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default()
 }
 
 /// One layer's contribution: a TOML table plus where each leaf came from.
@@ -170,10 +154,7 @@ impl ConfigLoader {
             reason: format!("defaults do not serialise: {e}"),
             origin: None,
         })?;
-        Ok(Self {
-            merged: defaults,
-            ..Self::default()
-        })
+        Ok(Self { merged: defaults, ..Self::default() })
     }
 
     /// Overlays a `keelson.toml` document; `origin` names the file in error messages.
@@ -220,11 +201,7 @@ impl ConfigLoader {
         if self.set_typed(&path, raw, flag)? {
             Ok(self)
         } else {
-            Err(ConfigError {
-                key: key.to_string(),
-                reason: "no such setting".into(),
-                origin: Some(flag.into()),
-            })
+            Err(ConfigError { key: key.to_string(), reason: "no such setting".into(), origin: Some(flag.into()) })
         }
     }
 
@@ -245,15 +222,13 @@ impl ConfigLoader {
             inside_free_map = key.starts_with("artifacts.options.");
         }
         let value = match table.get(leaf) {
-            Some(toml::Value::Integer(_)) => raw
-                .trim()
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .map_err(|_| ConfigError {
+            Some(toml::Value::Integer(_)) => {
+                raw.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| ConfigError {
                     key: key.clone(),
                     reason: format!("`{raw}` is not an integer"),
                     origin: Some(origin.into()),
-                })?,
+                })?
+            }
             Some(toml::Value::Boolean(_)) => match raw.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
                 "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
@@ -265,15 +240,13 @@ impl ConfigLoader {
                     })
                 }
             },
-            Some(toml::Value::Float(_)) => raw
-                .trim()
-                .parse::<f64>()
-                .map(toml::Value::Float)
-                .map_err(|_| ConfigError {
+            Some(toml::Value::Float(_)) => {
+                raw.trim().parse::<f64>().map(toml::Value::Float).map_err(|_| ConfigError {
                     key: key.clone(),
                     reason: format!("`{raw}` is not a number"),
                     origin: Some(origin.into()),
-                })?,
+                })?
+            }
             Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
             Some(_) => return Ok(false),
             None if inside_free_map => toml::Value::String(raw.to_string()),
@@ -292,11 +265,7 @@ impl ConfigLoader {
             let key = e.path().to_string();
             let reason = e.inner().message().to_string();
             let origin = origins.get(&key).cloned();
-            ConfigError {
-                key,
-                reason,
-                origin,
-            }
+            ConfigError { key, reason, origin }
         })?;
         config.validate().map_err(|mut e| {
             e.origin = origins.get(&e.key).cloned();
@@ -308,11 +277,7 @@ impl ConfigLoader {
 
 fn collect_leaves(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
     for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match value {
             toml::Value::Table(inner) => collect_leaves(&path, inner, out),
             _ => out.push(path),
@@ -334,20 +299,13 @@ fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_string(),
-        reason: reason.into(),
-        origin: None,
-    }
+    ConfigError { key: key.to_string(), reason: reason.into(), origin: None }
 }
 
 impl Config {
     /// Loads defaults only; handy for tests.
     pub fn defaults_for(data_dir: &str) -> Self {
-        Self {
-            data_dir: data_dir.to_string(),
-            ..Self::default()
-        }
+        Self { data_dir: data_dir.to_string(), ..Self::default() }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -357,44 +315,29 @@ impl Config {
         if self.server.host.parse::<IpAddr>().is_err() && self.server.host != "localhost" {
             return Err(invalid(
                 "server.host",
-                format!(
-                    "`{}` is not an IP address; use e.g. 127.0.0.1, ::1 or 0.0.0.0",
-                    self.server.host
-                ),
+                format!("`{}` is not an IP address; use e.g. 127.0.0.1, ::1 or 0.0.0.0", self.server.host),
             ));
         }
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be greater than 0"));
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid(
                 "database.url",
-                format!(
-                    "`{}` has an unsupported scheme; use sqlite://PATH or postgres://…",
-                    mask_url_password(&url)
-                ),
+                format!("`{}` has an unsupported scheme; use sqlite://PATH or postgres://…", mask_url_password(&url)),
             ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         if !["full", "normal", "extra"].contains(&self.database.sqlite_synchronous.as_str()) {
-            return Err(invalid(
-                "database.sqlite_synchronous",
-                "expected one of full, normal, extra",
-            ));
+            return Err(invalid("database.sqlite_synchronous", "expected one of full, normal, extra"));
         }
         let artifacts = self.artifacts_url();
         let scheme = artifacts.split("://").next().unwrap_or_default();
         if !artifacts.contains("://")
-            || ![
-                "file", "memory", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs",
-            ]
-            .contains(&scheme)
+            || !["file", "memory", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs"].contains(&scheme)
         {
             return Err(invalid(
                 "artifacts.url",
@@ -421,16 +364,10 @@ impl Config {
             return Err(invalid("worker.max_attempts", "expected 1..=100"));
         }
         if worker.backoff_base_ms < 0 || worker.backoff_max_ms < worker.backoff_base_ms {
-            return Err(invalid(
-                "worker.backoff_max_ms",
-                "backoff must be non-negative and max ≥ base",
-            ));
+            return Err(invalid("worker.backoff_max_ms", "backoff must be non-negative and max ≥ base"));
         }
         if !["auto", "human", "json"].contains(&self.log.format.as_str()) {
-            return Err(invalid(
-                "log.format",
-                format!("`{}` is not one of auto, human, json", self.log.format),
-            ));
+            return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));
         }
         Ok(())
     }
@@ -438,10 +375,7 @@ impl Config {
     /// The metadata URL in effect: configured, or SQLite under the data dir.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!(
-                "sqlite://{}/keelson.db",
-                self.data_dir.trim_end_matches('/')
-            )
+            format!("sqlite://{}/keelson.db", self.data_dir.trim_end_matches('/'))
         } else {
             self.database.url.clone()
         }
@@ -485,18 +419,9 @@ impl Config {
 /// Option names that hold credentials.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "token",
-        "access_key",
-        "account_key",
-        "sas",
-        "credential",
-        "private_key",
-    ]
-    .iter()
-    .any(|needle| key.contains(needle))
+    ["secret", "password", "token", "access_key", "account_key", "sas", "credential", "private_key"]
+        .iter()
+        .any(|needle| key.contains(needle))
 }
 
 /// `scheme://user:password@host/…` → `scheme://user:***@host/…`; query parameters named like
@@ -508,10 +433,7 @@ pub fn mask_url_password(raw: &str) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some(MASK));
     }
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     if pairs.iter().any(|(k, _)| is_secret_key(k)) {
         let mut query = url.query_pairs_mut();
         query.clear();
@@ -528,25 +450,16 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn layers_apply_in_order() {
         let config = ConfigLoader::new()
             .unwrap()
-            .with_toml(
-                "data_dir = \"/srv/k\"\n[server]\nport = 7000\nhost = \"0.0.0.0\"\n",
-                "keelson.toml",
-            )
+            .with_toml("data_dir = \"/srv/k\"\n[server]\nport = 7000\nhost = \"0.0.0.0\"\n", "keelson.toml")
             .unwrap()
-            .with_env(env(&[
-                ("KEELSON_SERVER__PORT", "7100"),
-                ("KEELSON_WORKER__CONCURRENCY", "4"),
-            ]))
+            .with_env(env(&[("KEELSON_SERVER__PORT", "7100"), ("KEELSON_WORKER__CONCURRENCY", "4")]))
             .unwrap()
             .with_flag("server.port", "7200", "--port")
             .unwrap()
@@ -572,29 +485,16 @@ mod tests {
                 ("OTHER", "x"),
             ]))
             .unwrap();
-        assert_eq!(
-            config.ignored_env,
-            vec!["KEELSON_TEST_DATABASE_URL".to_string()]
-        );
+        assert_eq!(config.ignored_env, vec!["KEELSON_TEST_DATABASE_URL".to_string()]);
         let config = config.build().unwrap();
         assert_eq!(config.database.url, "postgres://u:123@h/db");
-        assert_eq!(
-            config
-                .artifacts
-                .options
-                .get("aws_region")
-                .map(String::as_str),
-            Some("eu-west-1")
-        );
+        assert_eq!(config.artifacts.options.get("aws_region").map(String::as_str), Some("eu-west-1"));
         assert!(!config.worker.in_process);
     }
 
     #[test]
     fn errors_name_the_key_the_reason_and_the_origin() {
-        let err = ConfigLoader::new()
-            .unwrap()
-            .with_env(env(&[("KEELSON_SERVER__PORT", "eighty")]))
-            .unwrap_err();
+        let err = ConfigLoader::new().unwrap().with_env(env(&[("KEELSON_SERVER__PORT", "eighty")])).unwrap_err();
         assert_eq!(err.key, "server.port");
         assert!(err.to_string().contains("KEELSON_SERVER__PORT"), "{err}");
 
@@ -633,10 +533,7 @@ mod tests {
         assert_eq!(err.key, "database.url");
         assert_eq!(err.origin.as_deref(), Some("--database-url"));
 
-        assert!(ConfigLoader::new()
-            .unwrap()
-            .with_toml("not = [valid", "keelson.toml")
-            .is_err());
+        assert!(ConfigLoader::new().unwrap().with_toml("not = [valid", "keelson.toml").is_err());
     }
 
     #[test]
@@ -644,29 +541,14 @@ mod tests {
         let mut config = Config::default();
         config.database.url = "postgres://keelson:hunter2@db:5432/k?sslmode=require".into();
         config.artifacts.url = "s3://bucket/prefix".into();
-        config
-            .artifacts
-            .options
-            .insert("aws_secret_access_key".into(), "abc".into());
-        config
-            .artifacts
-            .options
-            .insert("aws_region".into(), "eu".into());
+        config.artifacts.options.insert("aws_secret_access_key".into(), "abc".into());
+        config.artifacts.options.insert("aws_region".into(), "eu".into());
         let shown = config.redacted();
-        assert_eq!(
-            shown.database.url,
-            "postgres://keelson:***@db:5432/k?sslmode=require"
-        );
+        assert_eq!(shown.database.url, "postgres://keelson:***@db:5432/k?sslmode=require");
         assert_eq!(shown.artifacts.options["aws_secret_access_key"], "***");
         assert_eq!(shown.artifacts.options["aws_region"], "eu");
         let text = toml::to_string(&shown).unwrap();
-        assert!(
-            !text.contains("hunter2") && !text.contains("\"abc\""),
-            "{text}"
-        );
-        assert_eq!(
-            mask_url_password("https://h/x?sas_token=s3cr3t&a=b"),
-            "https://h/x?sas_token=***&a=b"
-        );
+        assert!(!text.contains("hunter2") && !text.contains("\"abc\""), "{text}");
+        assert_eq!(mask_url_password("https://h/x?sas_token=s3cr3t&a=b"), "https://h/x?sas_token=***&a=b");
     }
 }

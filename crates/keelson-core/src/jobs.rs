@@ -24,13 +24,8 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Queued,
-        JobStatus::Running,
-        JobStatus::Succeeded,
-        JobStatus::Dead,
-        JobStatus::Cancelled,
-    ];
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Dead, JobStatus::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,10 +38,7 @@ impl JobStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
     }
 }
 
@@ -63,10 +55,7 @@ pub struct UnknownJobStatus(pub String);
 impl FromStr for JobStatus {
     type Err = UnknownJobStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownJobStatus(s.to_string()))
+        JobStatus::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownJobStatus(s.to_string()))
     }
 }
 
@@ -110,13 +99,7 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
-        Self {
-            kind: kind.into(),
-            payload,
-            priority: 0,
-            max_attempts: None,
-            delay_ms: None,
-        }
+        Self { kind: kind.into(), payload, priority: 0, max_attempts: None, delay_ms: None }
     }
 
     /// Checks everything that does not need the store.
@@ -135,9 +118,7 @@ impl NewJob {
         if !(-1000..=1000).contains(&self.priority) {
             return Err(JobValidationError::Priority(self.priority));
         }
-        let size = serde_json::to_vec(&self.payload)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&self.payload).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_PAYLOAD_BYTES {
             return Err(JobValidationError::PayloadTooLarge(size));
         }
@@ -165,8 +146,7 @@ pub enum JobValidationError {
 pub fn validate_kind(kind: &str) -> Result<(), JobValidationError> {
     let mut chars = kind.chars();
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if starts_with_letter && rest_ok && kind.len() <= MAX_KIND_LEN {
         Ok(())
     } else {
@@ -184,11 +164,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            default_max_attempts: 5,
-            backoff_base_ms: 1_000,
-            backoff_max_ms: 300_000,
-        }
+        Self { default_max_attempts: 5, backoff_base_ms: 1_000, backoff_max_ms: 300_000 }
     }
 }
 
@@ -197,9 +173,7 @@ impl RetryPolicy {
     /// The store adds jitter so that a burst of failures does not retry in lockstep.
     pub fn backoff_ms(&self, attempts_made: i32) -> i64 {
         let exponent = attempts_made.saturating_sub(1).clamp(0, 30) as u32;
-        self.backoff_base_ms
-            .saturating_mul(1_i64 << exponent)
-            .min(self.backoff_max_ms)
+        self.backoff_base_ms.saturating_mul(1_i64 << exponent).min(self.backoff_max_ms)
     }
 }
 
@@ -214,15 +188,7 @@ mod tests {
             assert_eq!(validate_kind(good), Ok(()), "{good}");
         }
         let long = "a".repeat(65);
-        for bad in [
-            "",
-            "Upper",
-            "1abc",
-            "has space",
-            "semi;colon",
-            "ü",
-            long.as_str(),
-        ] {
+        for bad in ["", "Upper", "1abc", "has space", "semi;colon", "ü", long.as_str()] {
             assert!(validate_kind(bad).is_err(), "{bad}");
         }
     }
@@ -238,19 +204,12 @@ mod tests {
         assert_eq!(job.validate(), Err(JobValidationError::Delay(-1)));
         job.delay_ms = None;
         job.payload = json!({"blob": "x".repeat(MAX_PAYLOAD_BYTES)});
-        assert!(matches!(
-            job.validate(),
-            Err(JobValidationError::PayloadTooLarge(_))
-        ));
+        assert!(matches!(job.validate(), Err(JobValidationError::PayloadTooLarge(_))));
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let policy = RetryPolicy {
-            default_max_attempts: 3,
-            backoff_base_ms: 100,
-            backoff_max_ms: 1_000,
-        };
+        let policy = RetryPolicy { default_max_attempts: 3, backoff_base_ms: 100, backoff_max_ms: 1_000 };
         assert_eq!(policy.backoff_ms(1), 100);
         assert_eq!(policy.backoff_ms(2), 200);
         assert_eq!(policy.backoff_ms(3), 400);

@@ -125,9 +125,9 @@ impl FromStr for RunStatus {
             "FINISHED" | "3" => Ok(RunStatus::Finished),
             "FAILED" | "4" => Ok(RunStatus::Failed),
             "KILLED" | "5" => Ok(RunStatus::Killed),
-            other => Err(format!(
-                "invalid run status `{other}`; expected RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
-            )),
+            other => {
+                Err(format!("invalid run status `{other}`; expected RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"))
+            }
         }
     }
 }

@@ -53,20 +53,11 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         .merge(streaming)
         .fallback(|| async { ApiError::new(ErrorCode::EndpointNotFound, "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
-            ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!("method {method} is not allowed on this endpoint"),
-            )
+            ApiError::new(ErrorCode::MethodNotAllowed, format!("method {method} is not allowed on this endpoint"))
         })
         // Runs after routing, so the route template is known.
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            crate::metrics::record,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            resolve_principal,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
         .with_state(state);
     let router = router
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
@@ -74,16 +65,16 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
             ApiError::new(ErrorCode::InternalError, "internal error; details are in the server log").into_response()
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
-        })
-        .on_request(())
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id =
+                        request.headers().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     (router, specs)
 }

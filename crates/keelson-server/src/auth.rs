@@ -64,11 +64,7 @@ pub struct AuthContext {
 }
 
 /// Middleware for every request: identifies the caller and leaves the principal for the route.
-pub async fn resolve_principal(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn resolve_principal(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match state.auth.authenticator.authenticate(request.headers()) {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
@@ -83,12 +79,10 @@ async fn authorize(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = request.extensions().get::<Principal>().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Unauthenticated,
-            "no principal was resolved for this request",
-        )
-    })?;
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "no principal was resolved for this request"))?;
     state.auth.policy.authorize(principal, permission)?;
     Ok(next.run(request).await)
 }
@@ -112,22 +106,10 @@ pub struct Routes {
 
 impl Routes {
     pub fn new(state: AppState) -> Self {
-        Self {
-            state,
-            router: Router::new(),
-            streaming: Router::new(),
-            specs: Vec::new(),
-        }
+        Self { state, router: Router::new(), streaming: Router::new(), specs: Vec::new() }
     }
 
-    fn add<H, T>(
-        mut self,
-        method: Method,
-        filter: MethodFilter,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self
+    fn add<H, T>(mut self, method: Method, filter: MethodFilter, path: &str, permission: Permission, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -154,68 +136,30 @@ impl Routes {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::PUT);
-        let method_router =
-            self.guarded(filter, permission, handler).layer(axum::extract::DefaultBodyLimit::disable());
+        let method_router = self.guarded(filter, permission, handler).layer(axum::extract::DefaultBodyLimit::disable());
         self.streaming = self.streaming.route(path, method_router);
         self.specs.push(RouteSpec { method, path: path.to_string(), permission });
         self
     }
 
-    pub fn get<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self {
+    pub fn get<H: Handler<T, AppState>, T: 'static>(self, path: &str, permission: Permission, handler: H) -> Self {
         self.add(Method::GET, MethodFilter::GET, path, permission, handler)
     }
 
-    pub fn post<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self {
+    pub fn post<H: Handler<T, AppState>, T: 'static>(self, path: &str, permission: Permission, handler: H) -> Self {
         self.add(Method::POST, MethodFilter::POST, path, permission, handler)
     }
 
-    pub fn put<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self {
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &str, permission: Permission, handler: H) -> Self {
         self.add(Method::PUT, MethodFilter::PUT, path, permission, handler)
     }
 
-    pub fn patch<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self {
-        self.add(
-            Method::PATCH,
-            MethodFilter::PATCH,
-            path,
-            permission,
-            handler,
-        )
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &str, permission: Permission, handler: H) -> Self {
+        self.add(Method::PATCH, MethodFilter::PATCH, path, permission, handler)
     }
 
-    pub fn delete<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &str,
-        permission: Permission,
-        handler: H,
-    ) -> Self {
-        self.add(
-            Method::DELETE,
-            MethodFilter::DELETE,
-            path,
-            permission,
-            handler,
-        )
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &str, permission: Permission, handler: H) -> Self {
+        self.add(Method::DELETE, MethodFilter::DELETE, path, permission, handler)
     }
 
     /// Adds another module's routes.
@@ -244,20 +188,12 @@ mod tests {
     #[test]
     fn loopback_policy_allows_locally_and_refuses_remotely() {
         let read_jobs = Permission::read(ResourceKind::Jobs);
-        let local = LoopbackOnlyPolicy {
-            bound_to_loopback: true,
-        };
+        let local = LoopbackOnlyPolicy { bound_to_loopback: true };
         assert!(local.authorize(&Principal::Anonymous, read_jobs).is_ok());
-        let remote = LoopbackOnlyPolicy {
-            bound_to_loopback: false,
-        };
-        let denied = remote
-            .authorize(&Principal::Anonymous, read_jobs)
-            .unwrap_err();
+        let remote = LoopbackOnlyPolicy { bound_to_loopback: false };
+        let denied = remote.authorize(&Principal::Anonymous, read_jobs).unwrap_err();
         assert_eq!(denied.code, ErrorCode::PermissionDenied);
         assert!(denied.message.contains("Read:Jobs"), "{}", denied.message);
-        assert!(remote
-            .authorize(&Principal::Anonymous, Permission::Public)
-            .is_ok());
+        assert!(remote.authorize(&Principal::Anonymous, Permission::Public).is_ok());
     }
 }

@@ -28,27 +28,19 @@ impl ErrorCode {
     /// The table: wire name and HTTP status.
     pub fn wire(self) -> (&'static str, StatusCode) {
         match self {
-            ErrorCode::InvalidParameterValue => {
-                ("INVALID_PARAMETER_VALUE", StatusCode::BAD_REQUEST)
-            }
+            ErrorCode::InvalidParameterValue => ("INVALID_PARAMETER_VALUE", StatusCode::BAD_REQUEST),
             ErrorCode::MalformedRequest => ("MALFORMED_REQUEST", StatusCode::BAD_REQUEST),
             ErrorCode::ResourceDoesNotExist => ("RESOURCE_DOES_NOT_EXIST", StatusCode::NOT_FOUND),
             // MLflow answers 400 for duplicates and its client expects it.
-            ErrorCode::ResourceAlreadyExists => {
-                ("RESOURCE_ALREADY_EXISTS", StatusCode::BAD_REQUEST)
-            }
+            ErrorCode::ResourceAlreadyExists => ("RESOURCE_ALREADY_EXISTS", StatusCode::BAD_REQUEST),
             ErrorCode::InvalidState => ("INVALID_STATE", StatusCode::CONFLICT),
             ErrorCode::EndpointNotFound => ("ENDPOINT_NOT_FOUND", StatusCode::NOT_FOUND),
             ErrorCode::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             ErrorCode::PermissionDenied => ("PERMISSION_DENIED", StatusCode::FORBIDDEN),
             ErrorCode::Unauthenticated => ("UNAUTHENTICATED", StatusCode::UNAUTHORIZED),
             ErrorCode::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
-            ErrorCode::RequestLimitExceeded => {
-                ("REQUEST_LIMIT_EXCEEDED", StatusCode::TOO_MANY_REQUESTS)
-            }
-            ErrorCode::TemporarilyUnavailable => {
-                ("TEMPORARILY_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE)
-            }
+            ErrorCode::RequestLimitExceeded => ("REQUEST_LIMIT_EXCEEDED", StatusCode::TOO_MANY_REQUESTS),
+            ErrorCode::TemporarilyUnavailable => ("TEMPORARILY_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             ErrorCode::InternalError => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -83,10 +75,7 @@ struct WireError<'a> {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -102,9 +91,7 @@ impl ApiError {
         }
         tracing::error!(error = %error, ?kind, "request failed");
         let message = match kind {
-            ErrorKind::Unavailable => {
-                "a backing store is unavailable; retry later (details are in the server log)"
-            }
+            ErrorKind::Unavailable => "a backing store is unavailable; retry later (details are in the server log)",
             _ => "internal error; details are in the server log under this request's x-request-id",
         };
         Self::new(code, message)
@@ -126,10 +113,7 @@ impl From<keelson_artifacts::ArtifactError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (error_code, status) = self.code.wire();
-        let body = WireError {
-            error_code,
-            message: &self.message,
-        };
+        let body = WireError { error_code, message: &self.message };
         (status, axum::Json(body)).into_response()
     }
 }
@@ -152,14 +136,8 @@ mod tests {
             ErrorKind::Unavailable,
             ErrorKind::Internal,
         ];
-        let statuses: Vec<u16> = kinds
-            .iter()
-            .map(|k| ErrorCode::for_kind(*k).wire().1.as_u16())
-            .collect();
-        assert_eq!(
-            statuses,
-            vec![400, 404, 400, 409, 403, 401, 413, 429, 503, 500]
-        );
+        let statuses: Vec<u16> = kinds.iter().map(|k| ErrorCode::for_kind(*k).wire().1.as_u16()).collect();
+        assert_eq!(statuses, vec![400, 404, 400, 409, 403, 401, 413, 429, 503, 500]);
         let missing = ApiError::from(keelson_store::StoreError::JobNotFound("j1".into()));
         assert_eq!(missing.code, ErrorCode::ResourceDoesNotExist);
         assert!(missing.message.contains("j1"));

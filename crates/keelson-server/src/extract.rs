@@ -28,23 +28,18 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            ApiError::invalid(format!("invalid request body: {}", e.body_text()))
+        JsonRejection::JsonDataError(e) => ApiError::invalid(format!("invalid request body: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::new(ErrorCode::MalformedRequest, format!("request body is not valid JSON: {}", e.body_text()))
         }
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(
-            ErrorCode::MalformedRequest,
-            format!("request body is not valid JSON: {}", e.body_text()),
-        ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             ErrorCode::MalformedRequest,
             "expected a JSON body with the header content-type: application/json",
         ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "request body is larger than the server's limit (server.max_body_bytes)",
-            )
-        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "request body is larger than the server's limit (server.max_body_bytes)",
+        ),
         other => ApiError::new(
             ErrorCode::MalformedRequest,
             format!("could not read the request body: {}", other.body_text()),
@@ -65,9 +60,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::invalid(
-                format!("invalid query parameters: {}", e.body_text()),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::invalid(format!("invalid query parameters: {}", e.body_text())))
+            }
             Err(other) => Err(ApiError::invalid(other.body_text())),
         }
     }

@@ -20,10 +20,7 @@ pub enum ServeError {
     #[error("artifact store: {0}")]
     Artifacts(#[from] keelson_artifacts::ArtifactError),
     #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: String,
-        source: std::io::Error,
-    },
+    Bind { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -36,11 +33,7 @@ pub struct ServerOptions {
 
 /// Opens both stores (migrating the metadata schema).
 pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), ServeError> {
-    let store = Store::open(
-        &config.database_url(),
-        &StoreOptions::from_config(&config.database),
-    )
-    .await?;
+    let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
     let options: Vec<(String, String)> = config.artifacts.options.clone().into_iter().collect();
     let artifacts = ArtifactStore::open(&config.artifacts_url(), &options).await?;
     Ok((store, artifacts))
@@ -49,11 +42,7 @@ pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), Serv
 /// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight requests
 /// and running jobs finish (bounded by `server.shutdown_grace_seconds`) and returns.
 /// `on_listening` receives the bound address (useful with port 0).
-pub async fn serve<F, L>(
-    options: ServerOptions,
-    shutdown: F,
-    on_listening: L,
-) -> Result<(), ServeError>
+pub async fn serve<F, L>(options: ServerOptions, shutdown: F, on_listening: L) -> Result<(), ServeError>
 where
     F: Future<Output = ()> + Send + 'static,
     L: FnOnce(SocketAddr),
@@ -63,10 +52,7 @@ where
     let address = format!("{}:{}", config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
-        .map_err(|source| ServeError::Bind {
-            address: address.clone(),
-            source,
-        })?;
+        .map_err(|source| ServeError::Bind { address: address.clone(), source })?;
     let local = listener.local_addr()?;
     let bound_to_loopback = local.ip().is_loopback();
     if !bound_to_loopback {
@@ -106,13 +92,11 @@ where
 
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-    });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
+        async move {
+            let _ = graceful_rx.wait_for(|stop| *stop).await;
+        },
+    );
     let mut deadline_rx = stop_rx.clone();
     tokio::select! {
         result = server => result?,

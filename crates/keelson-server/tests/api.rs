@@ -25,15 +25,9 @@ struct TestApp {
 
 async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &format!("sqlite://{}/k.db", dir.path().display()),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    let artifacts = ArtifactStore::local(&dir.path().join("artifacts"))
-        .await
-        .unwrap();
+    let store =
+        Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
+    let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
     let state = AppState {
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         store,
@@ -48,11 +42,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
         max_body_bytes,
     };
     let (router, routes) = build_app(state);
-    TestApp {
-        router,
-        routes,
-        _dir: dir,
-    }
+    TestApp { router, routes, _dir: dir }
 }
 
 async fn call(
@@ -69,31 +59,18 @@ async fn call(
         }
         None => Body::empty(),
     };
-    let response = app
-        .router
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
+    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value, headers)
 }
 
 fn assert_error(body: &Value, code: &str) {
-    let object = body
-        .as_object()
-        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(
-        object.len(),
-        2,
-        "error shape has exactly error_code and message: {body}"
-    );
+    let object = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert_eq!(object.len(), 2, "error shape has exactly error_code and message: {body}");
     assert_eq!(object["error_code"], code, "{body}");
     assert!(!object["message"].as_str().unwrap().is_empty());
 }
@@ -123,42 +100,24 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
 #[tokio::test]
 async fn bad_bodies_are_rejected_with_codes() {
     let app = app_with(true, 1024).await;
-    let request = Request::post("/api/v1/jobs")
-        .header("content-type", "application/json")
-        .body(Body::from("{nope"))
-        .unwrap();
+    let request =
+        Request::post("/api/v1/jobs").header("content-type", "application/json").body(Body::from("{nope")).unwrap();
     let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = serde_json::from_slice(
-        &axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
     assert_error(&body, "MALFORMED_REQUEST");
 
-    let (status, body, _) =
-        call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": 5}))).await;
+    let (status, body, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": 5}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "INVALID_PARAMETER_VALUE");
 
-    let (status, body, _) = call(
-        &app,
-        Method::POST,
-        "/api/v1/jobs",
-        Some(json!({"kind": "x", "payload": "y".repeat(2048)})),
-    )
-    .await;
+    let (status, body, _) =
+        call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "x", "payload": "y".repeat(2048)}))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "PAYLOAD_TOO_LARGE");
 
-    let (status, body, _) = call(
-        &app,
-        Method::POST,
-        "/api/v1/jobs",
-        Some(json!({"kind": "not.registered"})),
-    )
-    .await;
+    let (status, body, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "not.registered"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["message"].as_str().unwrap().contains("not.registered"));
 
@@ -171,11 +130,7 @@ async fn bad_bodies_are_rejected_with_codes() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (_, page, _) = call(&app, Method::GET, "/api/v1/jobs", None).await;
-    assert_eq!(
-        page["jobs"],
-        json!([]),
-        "nothing was written by rejected requests"
-    );
+    assert_eq!(page["jobs"], json!([]), "nothing was written by rejected requests");
 }
 
 #[tokio::test]
@@ -193,40 +148,16 @@ async fn job_lifecycle_over_http() {
     let (status, fetched, _) = call(&app, Method::GET, &format!("/api/v1/jobs/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, job);
-    let (status, cancelled, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/jobs/{id}/cancel"),
-        None,
-    )
-    .await;
+    let (status, cancelled, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/cancel"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cancelled["status"], "cancelled");
-    let (status, body, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/jobs/{id}/cancel"),
-        None,
-    )
-    .await;
+    let (status, body, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/cancel"), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "INVALID_STATE");
-    let (status, retried, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/jobs/{id}/retry"),
-        None,
-    )
-    .await;
+    let (status, retried, _) = call(&app, Method::POST, &format!("/api/v1/jobs/{id}/retry"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(retried["status"], "queued");
-    let (status, attempts, _) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/jobs/{id}/attempts"),
-        None,
-    )
-    .await;
+    let (status, attempts, _) = call(&app, Method::GET, &format!("/api/v1/jobs/{id}/attempts"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(attempts, json!({"attempts": []}));
     let (status, body, _) = call(&app, Method::GET, "/api/v1/jobs/unknown", None).await;
@@ -242,13 +173,7 @@ async fn non_loopback_binding_refuses_all_but_public_routes() {
     let (status, body, _) = call(&app, Method::GET, "/api/v1/jobs", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "PERMISSION_DENIED");
-    let (status, _, _) = call(
-        &app,
-        Method::POST,
-        "/api/v1/jobs",
-        Some(json!({"kind": "system.noop"})),
-    )
-    .await;
+    let (status, _, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop"}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = call(&app, Method::GET, "/metrics", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -261,35 +186,16 @@ async fn metrics_count_by_route_template() {
         call(&app, Method::GET, "/api/v1/jobs/abc", None).await;
     }
     call(&app, Method::GET, "/random/scanner/path", None).await;
-    let response = app
-        .router
-        .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = app.router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    let text = String::from_utf8(
-        axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
     assert!(
         text.contains("keelson_http_requests_total{method=\"GET\",route=\"/api/v1/jobs/{id}\",status=\"404\"} 3"),
         "{text}"
     );
-    assert!(
-        text.contains("route=\"unmatched\",status=\"404\"} 1"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("scanner"),
-        "raw paths must not become labels"
-    );
+    assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"), "{text}");
+    assert!(!text.contains("scanner"), "raw paths must not become labels");
     assert!(text.contains("keelson_jobs{status=\"queued\"} 0"), "{text}");
 }

@@ -19,9 +19,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(
-                keelson_core::config::mask_url_password(url),
-            ))
+            Err(StoreError::UnsupportedUrl(keelson_core::config::mask_url_password(url)))
         }
     }
 
@@ -104,15 +102,8 @@ impl Store {
             Backend::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
                 let writer = sqlite_pool(&url, options, 1, false).await?;
-                let reader =
-                    sqlite_pool(&url, options, options.max_connections.max(1), true).await?;
-                Ok(Self {
-                    backend,
-                    writer,
-                    reader,
-                    clock: Arc::new(SystemClock),
-                    url_for_display,
-                })
+                let reader = sqlite_pool(&url, options, options.max_connections.max(1), true).await?;
+                Ok(Self { backend, writer, reader, clock: Arc::new(SystemClock), url_for_display })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -120,13 +111,7 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect(url)
                     .await?;
-                Ok(Self {
-                    backend,
-                    writer: pool.clone(),
-                    reader: pool,
-                    clock: Arc::new(SystemClock),
-                    url_for_display,
-                })
+                Ok(Self { backend, writer: pool.clone(), reader: pool, clock: Arc::new(SystemClock), url_for_display })
             }
         }
     }
@@ -165,10 +150,7 @@ impl Store {
 /// Accepts `sqlite://PATH`, `sqlite:PATH` and `sqlite::memory:`; creates the parent directory and
 /// asks sqlx to create the file.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     let (path, query) = match rest.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
@@ -209,11 +191,7 @@ async fn sqlite_pool(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
          PRAGMA synchronous = {synchronous};{}",
         options.busy_timeout_ms,
-        if read_only {
-            " PRAGMA query_only = ON;"
-        } else {
-            ""
-        }
+        if read_only { " PRAGMA query_only = ON;" } else { "" }
     );
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -245,22 +223,10 @@ mod tests {
 
     #[test]
     fn backend_is_chosen_by_url() {
-        assert_eq!(
-            Backend::from_url("sqlite:///tmp/k.db").ok(),
-            Some(Backend::Sqlite)
-        );
-        assert_eq!(
-            Backend::from_url("postgres://u:p@h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::from_url("postgresql://h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        let err = Backend::from_url("mysql://u:secret@h/db")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        assert_eq!(Backend::from_url("sqlite:///tmp/k.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u:p@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://h/db").ok(), Some(Backend::Postgres));
+        let err = Backend::from_url("mysql://u:secret@h/db").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("mysql://u:***@h/db"), "{err}");
     }
 
@@ -269,14 +235,8 @@ mod tests {
         let dir = std::env::temp_dir();
         let path = dir.join("keelson-url-test").join("k.db");
         let url = format!("sqlite://{}", path.display());
-        assert_eq!(
-            prepare_sqlite_url(&url).ok(),
-            Some(format!("sqlite://{}?mode=rwc", path.display()))
-        );
-        assert_eq!(
-            prepare_sqlite_url("sqlite::memory:").ok(),
-            Some("sqlite://:memory:?mode=rwc".to_string())
-        );
+        assert_eq!(prepare_sqlite_url(&url).ok(), Some(format!("sqlite://{}?mode=rwc", path.display())));
+        assert_eq!(prepare_sqlite_url("sqlite::memory:").ok(), Some("sqlite://:memory:?mode=rwc".to_string()));
         assert_eq!(
             prepare_sqlite_url("sqlite://:memory:?mode=memory").ok(),
             Some("sqlite://:memory:?mode=memory".to_string())

@@ -15,9 +15,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("the lease on job `{0}` was lost: the job was reclaimed or finished elsewhere")]
     LeaseLost(String),
-    #[error(
-        "unsupported database url `{0}`; use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB"
-    )]
+    #[error("unsupported database url `{0}`; use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")]
     UnsupportedUrl(String),
     #[error(
         "the database schema is at version {database}, newer than this keelson supports ({binary}); \
@@ -35,18 +33,15 @@ pub enum StoreError {
 impl HasErrorKind for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::InvalidArgument(_) | StoreError::UnsupportedUrl(_) => {
-                ErrorKind::InvalidArgument
-            }
+            StoreError::InvalidArgument(_) | StoreError::UnsupportedUrl(_) => ErrorKind::InvalidArgument,
             StoreError::JobNotFound(_) | StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             StoreError::Conflict(_) | StoreError::LeaseLost(_) => ErrorKind::Conflict,
             StoreError::SchemaTooNew { .. } | StoreError::Corrupt(_) => ErrorKind::Internal,
             StoreError::Database(error) => match error {
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_) => ErrorKind::Unavailable,
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                    ErrorKind::Unavailable
+                }
                 _ => ErrorKind::Internal,
             },
             StoreError::Io(_) => ErrorKind::Unavailable,

@@ -9,8 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-const JOB_COLUMNS: &str =
-    "id, kind, payload, status, priority, attempts, max_attempts, run_at, lease_owner, \
+const JOB_COLUMNS: &str = "id, kind, payload, status, priority, attempts, max_attempts, run_at, lease_owner, \
      lease_expires_at, last_error, result, created_at, updated_at, finished_at";
 
 /// Longest error text kept per attempt; handlers can produce huge messages.
@@ -67,8 +66,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
     let status: String = row.try_get("status")?;
     let payload: String = row.try_get("payload")?;
     let result: Option<String> = row.try_get("result")?;
-    let corrupt =
-        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("job {what}: {e}"));
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("job {what}: {e}"));
     Ok(Job {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
@@ -81,10 +79,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
         lease_owner: row.try_get("lease_owner")?,
         lease_expires_at: row.try_get("lease_expires_at")?,
         last_error: row.try_get("last_error")?,
-        result: result
-            .map(|r| serde_json::from_str(&r))
-            .transpose()
-            .map_err(|e| corrupt("result", &e))?,
+        result: result.map(|r| serde_json::from_str(&r)).transpose().map_err(|e| corrupt("result", &e))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -94,12 +89,10 @@ fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
 impl Store {
     /// Adds a job; it is durable when this returns.
     pub async fn enqueue_job(&self, new: &NewJob, retry: &RetryPolicy) -> Result<Job, StoreError> {
-        new.validate()
-            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
+        new.validate().map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
         let now = self.now();
         let id = uuid::Uuid::now_v7().to_string();
-        let payload = serde_json::to_string(&new.payload)
-            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
+        let payload = serde_json::to_string(&new.payload).map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
         let sql = format!(
             "INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, run_at, created_at, \
              updated_at) VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7) RETURNING {JOB_COLUMNS}"
@@ -109,9 +102,7 @@ impl Store {
             .bind(&new.kind)
             .bind(payload)
             .bind(i64::from(new.priority))
-            .bind(i64::from(
-                new.max_attempts.unwrap_or(retry.default_max_attempts),
-            ))
+            .bind(i64::from(new.max_attempts.unwrap_or(retry.default_max_attempts)))
             .bind(now + new.delay_ms.unwrap_or(0))
             .bind(now)
             .fetch_one(&self.writer)
@@ -121,14 +112,8 @@ impl Store {
 
     pub async fn get_job(&self, id: &str) -> Result<Job, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref()
-            .map(job_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::JobNotFound(id.to_string()))
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(job_from_row).transpose()?.ok_or_else(|| StoreError::JobNotFound(id.to_string()))
     }
 
     /// Newest first, paginated by an opaque token.
@@ -154,47 +139,32 @@ impl Store {
             binds.push(after);
             conditions.push(format!("id < ${}", binds.len()));
         }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs{where_clause} ORDER BY id DESC LIMIT ${}",
-            binds.len() + 1
-        );
+        let where_clause =
+            if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs{where_clause} ORDER BY id DESC LIMIT ${}", binds.len() + 1);
         let mut query = sqlx::query(&sql);
         for value in &binds {
             query = query.bind(value);
         }
         let rows = query.bind(limit + 1).fetch_all(&self.reader).await?;
-        let mut jobs = rows
-            .iter()
-            .map(job_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         let next_page_token = if jobs.len() as i64 > limit {
             jobs.truncate(limit as usize);
             jobs.last().map(|job| encode_page_token(&job.id))
         } else {
             None
         };
-        Ok(JobPage {
-            jobs,
-            next_page_token,
-        })
+        Ok(JobPage { jobs, next_page_token })
     }
 
     /// Jobs per status, for metrics.
     pub async fn count_jobs_by_status(&self) -> Result<Vec<(JobStatus, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetch_all(&self.reader).await?;
         let mut counts = Vec::new();
         for row in rows {
             let status: String = row.try_get("status")?;
-            let status = status
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("job status: {e}")))?;
+            let status = status.parse().map_err(|e| StoreError::Corrupt(format!("job status: {e}")))?;
             counts.push((status, row.try_get::<i64, _>("n")?));
         }
         Ok(counts)
@@ -282,11 +252,7 @@ impl Store {
             self.backend.skip_locked()
         );
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
-        let mut query = sqlx::query(&sql)
-            .bind(worker)
-            .bind(&token)
-            .bind(now + lease_ms)
-            .bind(now);
+        let mut query = sqlx::query(&sql).bind(worker).bind(&token).bind(now + lease_ms).bind(now);
         for kind in kinds {
             query = query.bind(kind);
         }
@@ -303,18 +269,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(ClaimedJob {
-            job,
-            lease_token: token,
-        }))
+        Ok(Some(ClaimedJob { job, lease_token: token }))
     }
 
     /// Extends a lease. Fails with [`StoreError::LeaseLost`] when the job is no longer ours.
-    pub async fn heartbeat_job(
-        &self,
-        claimed: &ClaimedJob,
-        lease_ms: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn heartbeat_job(&self, claimed: &ClaimedJob, lease_ms: i64) -> Result<(), StoreError> {
         let now = self.now();
         let updated = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 \
@@ -335,14 +294,9 @@ impl Store {
 
     /// Records success. A worker whose lease was lost gets [`StoreError::LeaseLost`] and its
     /// result is discarded: the job belongs to whoever reclaimed it.
-    pub async fn complete_job(
-        &self,
-        claimed: &ClaimedJob,
-        result: &serde_json::Value,
-    ) -> Result<Job, StoreError> {
+    pub async fn complete_job(&self, claimed: &ClaimedJob, result: &serde_json::Value) -> Result<Job, StoreError> {
         let now = self.now();
-        let result = serde_json::to_string(result)
-            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
+        let result = serde_json::to_string(result).map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         let sql = format!(
             "UPDATE jobs SET status = 'succeeded', result = $1, finished_at = $2, updated_at = $2, \
@@ -379,11 +333,7 @@ impl Store {
         let exhausted = mode == FailureMode::Permanent || attempts >= claimed.job.max_attempts;
         let base_delay = retry.backoff_ms(attempts);
         // Up to 20% jitter spreads retries of jobs that failed together.
-        let jitter = if base_delay > 0 {
-            fastrand::i64(0..=base_delay / 5)
-        } else {
-            0
-        };
+        let jitter = if base_delay > 0 { fastrand::i64(0..=base_delay / 5) } else { 0 };
         let error = truncate(error);
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         let sql = format!(
@@ -392,16 +342,8 @@ impl Store {
              WHERE id = $6 AND lease_token = $7 AND status = 'running' RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(if exhausted {
-                JobStatus::Dead.as_str()
-            } else {
-                JobStatus::Queued.as_str()
-            })
-            .bind(if exhausted {
-                now
-            } else {
-                now + base_delay + jitter
-            })
+            .bind(if exhausted { JobStatus::Dead.as_str() } else { JobStatus::Queued.as_str() })
+            .bind(if exhausted { now } else { now + base_delay + jitter })
             .bind(&error)
             .bind(if exhausted { Some(now) } else { None })
             .bind(now)
@@ -453,12 +395,7 @@ impl Store {
             "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 \
              WHERE id = $2 AND status = 'queued' RETURNING {JOB_COLUMNS}"
         );
-        match sqlx::query(&sql)
-            .bind(now)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await?
-        {
+        match sqlx::query(&sql).bind(now).bind(id).fetch_optional(&self.writer).await? {
             Some(row) => job_from_row(&row),
             None => {
                 let job = self.get_job(id).await?;
@@ -479,12 +416,7 @@ impl Store {
                finished_at = NULL, updated_at = $1 \
              WHERE id = $2 AND status IN ('dead', 'cancelled') RETURNING {JOB_COLUMNS}"
         );
-        match sqlx::query(&sql)
-            .bind(now)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await?
-        {
+        match sqlx::query(&sql).bind(now).bind(id).fetch_optional(&self.writer).await? {
             Some(row) => job_from_row(&row),
             None => {
                 let job = self.get_job(id).await?;

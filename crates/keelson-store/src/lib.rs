@@ -8,8 +8,8 @@
 mod backend;
 mod error;
 pub mod jobs;
-pub mod tracking;
 mod migrations;
+pub mod tracking;
 pub mod worker;
 
 pub use backend::{Backend, Store, StoreOptions};

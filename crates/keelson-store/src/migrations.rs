@@ -55,32 +55,20 @@ impl Store {
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let mut conn = self.writer.acquire().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(PG_MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
         let outcome = self.migrate_locked(&mut conn).await;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(PG_MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
         outcome
     }
 
-    async fn migrate_locked(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-    ) -> Result<MigrationReport, StoreError> {
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<MigrationReport, StoreError> {
         conn.execute(CREATE_LEDGER).await?;
         let from_version = current_version(conn).await?;
         if from_version > LATEST_SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                database: from_version,
-                binary: LATEST_SCHEMA_VERSION,
-            });
+            return Err(StoreError::SchemaTooNew { database: from_version, binary: LATEST_SCHEMA_VERSION });
         }
         let mut applied = Vec::new();
         for migration in MIGRATIONS.iter().filter(|m| m.version > from_version) {
@@ -97,25 +85,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            tracing::info!(
-                version = migration.version,
-                name = migration.name,
-                "applied migration"
-            );
+            tracing::info!(version = migration.version, name = migration.name, "applied migration");
             applied.push(format!("{:04}_{}", migration.version, migration.name));
         }
-        Ok(MigrationReport {
-            from_version,
-            to_version: from_version.max(LATEST_SCHEMA_VERSION),
-            applied,
-        })
+        Ok(MigrationReport { from_version, to_version: from_version.max(LATEST_SCHEMA_VERSION), applied })
     }
 }
 
 async fn current_version(conn: &mut sqlx::AnyConnection) -> Result<i64, StoreError> {
-    let row = conn
-        .fetch_one("SELECT COALESCE(MAX(version), 0) AS version FROM keelson_schema_migrations")
-        .await?;
+    let row = conn.fetch_one("SELECT COALESCE(MAX(version), 0) AS version FROM keelson_schema_migrations").await?;
     Ok(row.try_get::<i64, _>("version")?)
 }
 

@@ -105,18 +105,10 @@ impl WorkerOptions {
 pub fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
-    format!(
-        "{host}:{}:{}",
-        std::process::id(),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    )
+    format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..6])
 }
 
 pub struct Worker {
@@ -127,11 +119,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(store: Store, registry: HandlerRegistry, options: WorkerOptions) -> Self {
-        Self {
-            store,
-            registry: Arc::new(registry),
-            options,
-        }
+        Self { store, registry: Arc::new(registry), options }
     }
 
     /// Runs until `shutdown` turns true. Running jobs then get `shutdown_grace` to finish; the
@@ -152,11 +140,7 @@ impl Worker {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 _ = shutdown.changed() => break,
             };
-            let claimed = match self
-                .store
-                .claim_job(&self.options.worker_id, &kinds, lease_ms)
-                .await
-            {
+            let claimed = match self.store.claim_job(&self.options.worker_id, &kinds, lease_ms).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(%error, "claiming a job failed; retrying after the poll interval");
@@ -192,10 +176,9 @@ impl Worker {
             );
         }
         tracing::info!(worker = %self.options.worker_id, running = running.len(), "worker stopping");
-        let drained = tokio::time::timeout(self.options.shutdown_grace, async {
-            while running.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.options.shutdown_grace, async { while running.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             let _ = stop_jobs_tx.send(true);
             while running.join_next().await.is_some() {}
@@ -244,10 +227,7 @@ async fn run_claimed(
                 JobFailure::Permanent(message) => (message, FailureMode::Permanent),
             };
             tracing::warn!(error = %message, "job attempt failed");
-            store
-                .fail_job(&claimed, &message, mode, &options.retry)
-                .await
-                .map(|_| ())
+            store.fail_job(&claimed, &message, mode, &options.retry).await.map(|_| ())
         }
     };
     if let Err(error) = recorded {
@@ -280,9 +260,7 @@ pub mod builtin {
                 .get("ms")
                 .and_then(serde_json::Value::as_u64)
                 .filter(|ms| *ms <= 600_000)
-                .ok_or_else(|| {
-                    JobFailure::permanent("system.sleep needs a payload {\"ms\": 0..=600000}")
-                })?;
+                .ok_or_else(|| JobFailure::permanent("system.sleep needs a payload {\"ms\": 0..=600000}"))?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(serde_json::json!({ "slept_ms": ms }))
         }

@@ -25,42 +25,26 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/keelson.db", dir.path().display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self {
-            url,
-            store,
-            _dir: Some(dir),
-        }
+        Self { url, store, _dir: Some(dir) }
     }
 
     /// A fresh schema per test keeps parallel tests apart on one database.
     async fn postgres() -> Self {
-        let base = std::env::var("KEELSON_TEST_DATABASE_URL").expect(
-            "KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests",
-        );
+        let base = std::env::var("KEELSON_TEST_DATABASE_URL")
+            .expect("KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests");
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, &StoreOptions::default())
-            .await
-            .unwrap();
-        admin
-            .execute_for_tests(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .unwrap();
+        let admin = Store::connect(&base, &StoreOptions::default()).await.unwrap();
+        admin.execute_for_tests(&format!("CREATE SCHEMA {schema}")).await.unwrap();
         admin.close().await;
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options[search_path]={schema}");
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self {
-            url,
-            store,
-            _dir: None,
-        }
+        Self { url, store, _dir: None }
     }
 
     /// Another connection pool on the same database, as another process would have.
     async fn second_store(&self) -> Store {
-        Store::open(&self.url, &StoreOptions::default())
-            .await
-            .unwrap()
+        Store::open(&self.url, &StoreOptions::default()).await.unwrap()
     }
 
     fn with_clock(&self, start: i64) -> (Store, Arc<ManualClock>) {
@@ -113,11 +97,7 @@ conformance!(
 );
 
 fn retry() -> RetryPolicy {
-    RetryPolicy {
-        default_max_attempts: 3,
-        backoff_base_ms: 1_000,
-        backoff_max_ms: 60_000,
-    }
+    RetryPolicy { default_max_attempts: 3, backoff_base_ms: 1_000, backoff_max_ms: 60_000 }
 }
 
 fn noop(kind: &str) -> NewJob {
@@ -125,10 +105,7 @@ fn noop(kind: &str) -> NewJob {
 }
 
 async fn migrations_are_recorded_and_idempotent(db: TestDb) {
-    assert_eq!(
-        db.store.schema_version().await.unwrap(),
-        LATEST_SCHEMA_VERSION
-    );
+    assert_eq!(db.store.schema_version().await.unwrap(), LATEST_SCHEMA_VERSION);
     let again = db.store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "{again:?}");
     assert_eq!(again.from_version, LATEST_SCHEMA_VERSION);
@@ -142,9 +119,7 @@ async fn newer_schema_is_refused(db: TestDb) {
         ))
         .await
         .unwrap();
-    let err = Store::open(&db.url, &StoreOptions::default())
-        .await
-        .unwrap_err();
+    let err = Store::open(&db.url, &StoreOptions::default()).await.unwrap_err();
     match err {
         StoreError::SchemaTooNew { database, binary } => {
             assert_eq!(database, LATEST_SCHEMA_VERSION + 1);
@@ -174,27 +149,16 @@ async fn enqueue_get_round_trip(db: TestDb) {
     let fetched = store.get_job(&job.id).await.unwrap();
     assert_eq!(fetched, job);
     assert_eq!(fetched.payload["nested"]["a"][2], 3);
-    let default_budget = store
-        .enqueue_job(&noop("system.noop"), &retry())
-        .await
-        .unwrap();
+    let default_budget = store.enqueue_job(&noop("system.noop"), &retry()).await.unwrap();
     assert_eq!(default_budget.max_attempts, 3);
-    assert!(
-        matches!(store.get_job("nope").await, Err(StoreError::JobNotFound(id)) if id == "nope")
-    );
+    assert!(matches!(store.get_job("nope").await, Err(StoreError::JobNotFound(id)) if id == "nope"));
 }
 
 async fn invalid_jobs_write_nothing(db: TestDb) {
     for bad in [
         NewJob::new("Bad Kind", json!({})),
-        NewJob {
-            max_attempts: Some(0),
-            ..noop("system.noop")
-        },
-        NewJob {
-            delay_ms: Some(-5),
-            ..noop("system.noop")
-        },
+        NewJob { max_attempts: Some(0), ..noop("system.noop") },
+        NewJob { delay_ms: Some(-5), ..noop("system.noop") },
     ] {
         let err = db.store.enqueue_job(&bad, &retry()).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
@@ -207,13 +171,7 @@ async fn listing_paginates_newest_first_with_filters(db: TestDb) {
     let mut ids = Vec::new();
     for i in 0..25 {
         let kind = if i % 2 == 0 { "kind.even" } else { "kind.odd" };
-        ids.push(
-            db.store
-                .enqueue_job(&noop(kind), &retry())
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(db.store.enqueue_job(&noop(kind), &retry()).await.unwrap().id);
     }
     ids.reverse();
     let mut seen = Vec::new();
@@ -221,11 +179,7 @@ async fn listing_paginates_newest_first_with_filters(db: TestDb) {
     loop {
         let page = db
             .store
-            .list_jobs(&JobFilter {
-                limit: 10,
-                page_token: token.clone(),
-                ..Default::default()
-            })
+            .list_jobs(&JobFilter { limit: 10, page_token: token.clone(), ..Default::default() })
             .await
             .unwrap();
         assert!(page.jobs.len() <= 10);
@@ -239,116 +193,44 @@ async fn listing_paginates_newest_first_with_filters(db: TestDb) {
 
     let odd = db
         .store
-        .list_jobs(&JobFilter {
-            kind: Some("kind.odd".into()),
-            limit: 100,
-            ..Default::default()
-        })
+        .list_jobs(&JobFilter { kind: Some("kind.odd".into()), limit: 100, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(odd.jobs.len(), 12);
     assert!(odd.next_page_token.is_none());
-    let running = db
-        .store
-        .list_jobs(&JobFilter {
-            status: Some(JobStatus::Running),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let running =
+        db.store.list_jobs(&JobFilter { status: Some(JobStatus::Running), ..Default::default() }).await.unwrap();
     assert!(running.jobs.is_empty());
 
-    let bad_token = JobFilter {
-        page_token: Some("garbage".into()),
-        ..Default::default()
-    };
-    assert!(matches!(
-        db.store.list_jobs(&bad_token).await,
-        Err(StoreError::InvalidArgument(_))
-    ));
-    let too_big = JobFilter {
-        limit: 5_000,
-        ..Default::default()
-    };
-    assert!(matches!(
-        db.store.list_jobs(&too_big).await,
-        Err(StoreError::InvalidArgument(_))
-    ));
+    let bad_token = JobFilter { page_token: Some("garbage".into()), ..Default::default() };
+    assert!(matches!(db.store.list_jobs(&bad_token).await, Err(StoreError::InvalidArgument(_))));
+    let too_big = JobFilter { limit: 5_000, ..Default::default() };
+    assert!(matches!(db.store.list_jobs(&too_big).await, Err(StoreError::InvalidArgument(_))));
 }
 
 async fn claim_respects_priority_delay_and_kinds(db: TestDb) {
     let (store, clock) = db.with_clock(10_000);
     let low = store.enqueue_job(&noop("a"), &retry()).await.unwrap();
-    let high = store
-        .enqueue_job(
-            &NewJob {
-                priority: 5,
-                ..noop("a")
-            },
-            &retry(),
-        )
-        .await
-        .unwrap();
-    let delayed = store
-        .enqueue_job(
-            &NewJob {
-                priority: 9,
-                delay_ms: Some(5_000),
-                ..noop("a")
-            },
-            &retry(),
-        )
-        .await
-        .unwrap();
-    let other_kind = store
-        .enqueue_job(
-            &NewJob {
-                priority: 100,
-                ..noop("b")
-            },
-            &retry(),
-        )
-        .await
-        .unwrap();
+    let high = store.enqueue_job(&NewJob { priority: 5, ..noop("a") }, &retry()).await.unwrap();
+    let delayed =
+        store.enqueue_job(&NewJob { priority: 9, delay_ms: Some(5_000), ..noop("a") }, &retry()).await.unwrap();
+    let other_kind = store.enqueue_job(&NewJob { priority: 100, ..noop("b") }, &retry()).await.unwrap();
     let kinds = vec!["a".to_string()];
 
-    let first = store
-        .claim_job("w1", &kinds, 30_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = store.claim_job("w1", &kinds, 30_000).await.unwrap().unwrap();
     assert_eq!(first.job.id, high.id);
     assert_eq!(first.job.status, JobStatus::Running);
     assert_eq!(first.job.attempts, 1);
     assert_eq!(first.job.lease_owner.as_deref(), Some("w1"));
     assert_eq!(first.job.lease_expires_at, Some(40_000));
-    let second = store
-        .claim_job("w1", &kinds, 30_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let second = store.claim_job("w1", &kinds, 30_000).await.unwrap().unwrap();
     assert_eq!(second.job.id, low.id);
-    assert!(
-        store
-            .claim_job("w1", &kinds, 30_000)
-            .await
-            .unwrap()
-            .is_none(),
-        "delayed job is not due yet"
-    );
+    assert!(store.claim_job("w1", &kinds, 30_000).await.unwrap().is_none(), "delayed job is not due yet");
     clock.advance(5_000);
-    let third = store
-        .claim_job("w1", &kinds, 30_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let third = store.claim_job("w1", &kinds, 30_000).await.unwrap().unwrap();
     assert_eq!(third.job.id, delayed.id);
     assert!(store.claim_job("w1", &[], 30_000).await.unwrap().is_none());
-    let b = store
-        .claim_job("w2", &["b".to_string(), "c".to_string()], 30_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let b = store.claim_job("w2", &["b".to_string(), "c".to_string()], 30_000).await.unwrap().unwrap();
     assert_eq!(b.job.id, other_kind.id);
     let attempts = store.list_job_attempts(&b.job.id).await.unwrap();
     assert_eq!(attempts.len(), 1);
@@ -363,47 +245,25 @@ async fn heartbeat_extends_and_detects_lost_lease(db: TestDb) {
     let claimed = store.claim_job("w1", &kinds, 1_000).await.unwrap().unwrap();
     clock.advance(900);
     store.heartbeat_job(&claimed, 1_000).await.unwrap();
-    assert_eq!(
-        store.get_job(&job.id).await.unwrap().lease_expires_at,
-        Some(1_900)
-    );
+    assert_eq!(store.get_job(&job.id).await.unwrap().lease_expires_at, Some(1_900));
     clock.advance(950);
-    assert_eq!(
-        store.recover_expired_leases().await.unwrap(),
-        0,
-        "heartbeat kept the lease alive"
-    );
+    assert_eq!(store.recover_expired_leases().await.unwrap(), 0, "heartbeat kept the lease alive");
     clock.advance(100);
     assert_eq!(store.recover_expired_leases().await.unwrap(), 1);
     let recovered = store.get_job(&job.id).await.unwrap();
     assert_eq!(recovered.status, JobStatus::Queued);
     assert!(recovered.last_error.unwrap().contains("lease expired"));
-    assert!(matches!(
-        store.heartbeat_job(&claimed, 1_000).await,
-        Err(StoreError::LeaseLost(_))
-    ));
+    assert!(matches!(store.heartbeat_job(&claimed, 1_000).await, Err(StoreError::LeaseLost(_))));
     let again = store.claim_job("w2", &kinds, 1_000).await.unwrap().unwrap();
     assert_eq!(again.job.attempts, 2);
-    assert!(matches!(
-        store.complete_job(&claimed, &json!(1)).await,
-        Err(StoreError::LeaseLost(_))
-    ));
-    let done = store
-        .complete_job(&again, &json!({"ok": true}))
-        .await
-        .unwrap();
+    assert!(matches!(store.complete_job(&claimed, &json!(1)).await, Err(StoreError::LeaseLost(_))));
+    let done = store.complete_job(&again, &json!({"ok": true})).await.unwrap();
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.result, Some(json!({"ok": true})));
     assert_eq!(done.lease_owner, None);
     let attempts = store.list_job_attempts(&job.id).await.unwrap();
-    let outcomes: Vec<_> = attempts
-        .iter()
-        .map(|a| (a.worker.as_str(), a.outcome.as_deref()))
-        .collect();
-    assert_eq!(
-        outcomes,
-        vec![("w1", Some("lease_expired")), ("w2", Some("succeeded"))]
-    );
+    let outcomes: Vec<_> = attempts.iter().map(|a| (a.worker.as_str(), a.outcome.as_deref())).collect();
+    assert_eq!(outcomes, vec![("w1", Some("lease_expired")), ("w2", Some("succeeded"))]);
 }
 
 async fn failures_back_off_then_dead_letter(db: TestDb) {
@@ -412,37 +272,15 @@ async fn failures_back_off_then_dead_letter(db: TestDb) {
     let job = store.enqueue_job(&noop("a"), &policy).await.unwrap();
     let kinds = vec!["a".to_string()];
     for attempt in 1..=3 {
-        let claimed = store
-            .claim_job("w", &kinds, 10_000)
-            .await
-            .unwrap()
-            .expect("job is due");
+        let claimed = store.claim_job("w", &kinds, 10_000).await.unwrap().expect("job is due");
         assert_eq!(claimed.job.attempts, attempt);
-        let failed = store
-            .fail_job(
-                &claimed,
-                &format!("boom {attempt}"),
-                FailureMode::Retry,
-                &policy,
-            )
-            .await
-            .unwrap();
+        let failed = store.fail_job(&claimed, &format!("boom {attempt}"), FailureMode::Retry, &policy).await.unwrap();
         if attempt < 3 {
             assert_eq!(failed.status, JobStatus::Queued);
             let delay = failed.run_at - clock.now_millis();
             let base = policy.backoff_ms(attempt);
-            assert!(
-                delay >= base && delay <= base + base / 5,
-                "attempt {attempt}: delay {delay}, base {base}"
-            );
-            assert!(
-                store
-                    .claim_job("w", &kinds, 10_000)
-                    .await
-                    .unwrap()
-                    .is_none(),
-                "backing off"
-            );
+            assert!(delay >= base && delay <= base + base / 5, "attempt {attempt}: delay {delay}, base {base}");
+            assert!(store.claim_job("w", &kinds, 10_000).await.unwrap().is_none(), "backing off");
             clock.advance(delay);
         } else {
             assert_eq!(failed.status, JobStatus::Dead);
@@ -451,19 +289,10 @@ async fn failures_back_off_then_dead_letter(db: TestDb) {
         }
     }
     clock.advance(1_000_000);
-    assert!(
-        store
-            .claim_job("w", &kinds, 10_000)
-            .await
-            .unwrap()
-            .is_none(),
-        "dead jobs are never claimed"
-    );
+    assert!(store.claim_job("w", &kinds, 10_000).await.unwrap().is_none(), "dead jobs are never claimed");
     let attempts = store.list_job_attempts(&job.id).await.unwrap();
     assert_eq!(attempts.len(), 3);
-    assert!(attempts
-        .iter()
-        .all(|a| a.outcome.as_deref() == Some("failed")));
+    assert!(attempts.iter().all(|a| a.outcome.as_deref() == Some("failed")));
     assert_eq!(attempts[1].error.as_deref(), Some("boom 2"));
 
     let retried = store.retry_job(&job.id).await.unwrap();
@@ -475,42 +304,17 @@ async fn failures_back_off_then_dead_letter(db: TestDb) {
 
 async fn permanent_failure_dead_letters_at_once(db: TestDb) {
     let job = db.store.enqueue_job(&noop("a"), &retry()).await.unwrap();
-    let claimed = db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .unwrap();
-    let failed = db
-        .store
-        .fail_job(&claimed, "bad payload", FailureMode::Permanent, &retry())
-        .await
-        .unwrap();
+    let claimed = db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().unwrap();
+    let failed = db.store.fail_job(&claimed, "bad payload", FailureMode::Permanent, &retry()).await.unwrap();
     assert_eq!(failed.status, JobStatus::Dead);
     assert_eq!(failed.attempts, 1);
-    assert_eq!(
-        db.store.get_job(&job.id).await.unwrap().status,
-        JobStatus::Dead
-    );
+    assert_eq!(db.store.get_job(&job.id).await.unwrap().status, JobStatus::Dead);
 }
 
 async fn expired_lease_on_last_attempt_dead_letters(db: TestDb) {
     let (store, clock) = db.with_clock(0);
-    let job = store
-        .enqueue_job(
-            &NewJob {
-                max_attempts: Some(1),
-                ..noop("a")
-            },
-            &retry(),
-        )
-        .await
-        .unwrap();
-    store
-        .claim_job("w", &["a".to_string()], 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let job = store.enqueue_job(&NewJob { max_attempts: Some(1), ..noop("a") }, &retry()).await.unwrap();
+    store.claim_job("w", &["a".to_string()], 100).await.unwrap().unwrap();
     clock.advance(101);
     assert_eq!(store.recover_expired_leases().await.unwrap(), 1);
     let dead = store.get_job(&job.id).await.unwrap();
@@ -520,28 +324,13 @@ async fn expired_lease_on_last_attempt_dead_letters(db: TestDb) {
 
 async fn release_does_not_spend_an_attempt(db: TestDb) {
     let job = db.store.enqueue_job(&noop("a"), &retry()).await.unwrap();
-    let claimed = db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().unwrap();
     db.store.release_job(&claimed).await.unwrap();
     let released = db.store.get_job(&job.id).await.unwrap();
     assert_eq!(released.status, JobStatus::Queued);
     assert_eq!(released.attempts, 0);
-    assert!(db
-        .store
-        .list_job_attempts(&job.id)
-        .await
-        .unwrap()
-        .is_empty());
-    let again = db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(db.store.list_job_attempts(&job.id).await.unwrap().is_empty());
+    let again = db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().unwrap();
     assert_eq!(again.job.attempts, 1);
 }
 
@@ -549,42 +338,17 @@ async fn cancel_and_retry_follow_the_state_machine(db: TestDb) {
     let queued = db.store.enqueue_job(&noop("a"), &retry()).await.unwrap();
     let cancelled = db.store.cancel_job(&queued.id).await.unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
-    assert!(matches!(
-        db.store.cancel_job(&queued.id).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(
-        db.store.retry_job(&queued.id).await.unwrap().status,
-        JobStatus::Queued
-    );
+    assert!(matches!(db.store.cancel_job(&queued.id).await, Err(StoreError::Conflict(_))));
+    assert!(db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().is_none());
+    assert_eq!(db.store.retry_job(&queued.id).await.unwrap().status, JobStatus::Queued);
 
-    let claimed = db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().unwrap();
     let err = db.store.cancel_job(&claimed.job.id).await.unwrap_err();
     assert!(err.to_string().contains("running"), "{err}");
     db.store.complete_job(&claimed, &json!(null)).await.unwrap();
-    assert!(matches!(
-        db.store.retry_job(&claimed.job.id).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        db.store.cancel_job("missing").await,
-        Err(StoreError::JobNotFound(_))
-    ));
-    assert!(matches!(
-        db.store.retry_job("missing").await,
-        Err(StoreError::JobNotFound(_))
-    ));
+    assert!(matches!(db.store.retry_job(&claimed.job.id).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(db.store.cancel_job("missing").await, Err(StoreError::JobNotFound(_))));
+    assert!(matches!(db.store.retry_job("missing").await, Err(StoreError::JobNotFound(_))));
 }
 
 async fn concurrent_claimers_never_share_a_job(db: TestDb) {
@@ -601,11 +365,7 @@ async fn concurrent_claimers_never_share_a_job(db: TestDb) {
             let claimed = claimed.clone();
             tasks.push(tokio::spawn(async move {
                 let worker = format!("w{i}-{t}");
-                while let Some(job) = store
-                    .claim_job(&worker, &["a".to_string()], 60_000)
-                    .await
-                    .unwrap()
-                {
+                while let Some(job) = store.claim_job(&worker, &["a".to_string()], 60_000).await.unwrap() {
                     claimed.lock().unwrap().push(job.job.id.clone());
                     store.complete_job(&job, &json!(worker)).await.unwrap();
                 }
@@ -652,11 +412,7 @@ fn fast_worker(id: &str) -> WorkerOptions {
         lease: Duration::from_secs(5),
         heartbeat: Duration::from_secs(1),
         poll_interval: Duration::from_millis(20),
-        retry: RetryPolicy {
-            default_max_attempts: 3,
-            backoff_base_ms: 10,
-            backoff_max_ms: 50,
-        },
+        retry: RetryPolicy { default_max_attempts: 3, backoff_base_ms: 10, backoff_max_ms: 50 },
         shutdown_grace: Duration::from_secs(5),
     }
 }
@@ -676,14 +432,7 @@ where
 }
 
 async fn all_in_status(store: &Store, status: JobStatus, expected: usize) -> bool {
-    let page = store
-        .list_jobs(&JobFilter {
-            status: Some(status),
-            limit: 1_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let page = store.list_jobs(&JobFilter { status: Some(status), limit: 1_000, ..Default::default() }).await.unwrap();
     page.jobs.len() == expected
 }
 
@@ -695,24 +444,12 @@ async fn two_workers_run_every_job_exactly_once(db: TestDb) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let first = Worker::new(db.store.clone(), registry.clone(), fast_worker("first"));
     let second = Worker::new(db.second_store().await, registry, fast_worker("second"));
-    let workers = [
-        tokio::spawn(first.run(stop_rx.clone())),
-        tokio::spawn(second.run(stop_rx)),
-    ];
+    let workers = [tokio::spawn(first.run(stop_rx.clone())), tokio::spawn(second.run(stop_rx))];
     let mut ids = Vec::new();
     for i in 0..JOBS {
-        ids.push(
-            db.store
-                .enqueue_job(&NewJob::new("count", json!({ "i": i })), &retry())
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(db.store.enqueue_job(&NewJob::new("count", json!({ "i": i })), &retry()).await.unwrap().id);
     }
-    wait_until("all jobs to succeed", || {
-        all_in_status(&db.store, JobStatus::Succeeded, JOBS)
-    })
-    .await;
+    wait_until("all jobs to succeed", || all_in_status(&db.store, JobStatus::Succeeded, JOBS)).await;
     stop_tx.send(true).unwrap();
     for worker in workers {
         worker.await.unwrap().unwrap();
@@ -733,17 +470,10 @@ async fn worker_dead_letters_a_job_that_always_fails(db: TestDb) {
     let mut registry = HandlerRegistry::new();
     registry.register("fails", Arc::new(AlwaysFails));
     let options = fast_worker("w");
-    let job = db
-        .store
-        .enqueue_job(&NewJob::new("fails", json!({})), &options.retry)
-        .await
-        .unwrap();
+    let job = db.store.enqueue_job(&NewJob::new("fails", json!({})), &options.retry).await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Worker::new(db.store.clone(), registry, options).run(stop_rx));
-    wait_until("the job to be dead-lettered", || {
-        all_in_status(&db.store, JobStatus::Dead, 1)
-    })
-    .await;
+    wait_until("the job to be dead-lettered", || all_in_status(&db.store, JobStatus::Dead, 1)).await;
     stop_tx.send(true).unwrap();
     worker.await.unwrap().unwrap();
     let dead = db.store.get_job(&job.id).await.unwrap();
@@ -753,61 +483,31 @@ async fn worker_dead_letters_a_job_that_always_fails(db: TestDb) {
 }
 
 async fn worker_retries_a_job_whose_lease_expired(db: TestDb) {
-    let job = db
-        .store
-        .enqueue_job(&NewJob::new("count", json!({})), &retry())
-        .await
-        .unwrap();
+    let job = db.store.enqueue_job(&NewJob::new("count", json!({})), &retry()).await.unwrap();
     // A worker that claims and then dies: it never heartbeats or completes.
-    db.store
-        .claim_job("crashed", &["count".to_string()], 300)
-        .await
-        .unwrap()
-        .unwrap();
+    db.store.claim_job("crashed", &["count".to_string()], 300).await.unwrap().unwrap();
     let handler = Arc::new(CountingHandler::default());
     let mut registry = HandlerRegistry::new();
     registry.register("count", handler.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(
-        Worker::new(db.second_store().await, registry, fast_worker("rescuer")).run(stop_rx),
-    );
-    wait_until("the orphaned job to succeed", || {
-        all_in_status(&db.store, JobStatus::Succeeded, 1)
-    })
-    .await;
+    let worker = tokio::spawn(Worker::new(db.second_store().await, registry, fast_worker("rescuer")).run(stop_rx));
+    wait_until("the orphaned job to succeed", || all_in_status(&db.store, JobStatus::Succeeded, 1)).await;
     stop_tx.send(true).unwrap();
     worker.await.unwrap().unwrap();
     let done = db.store.get_job(&job.id).await.unwrap();
     assert_eq!(done.attempts, 2);
     let attempts = db.store.list_job_attempts(&job.id).await.unwrap();
-    let outcomes: Vec<_> = attempts
-        .iter()
-        .map(|a| (a.worker.as_str(), a.outcome.as_deref()))
-        .collect();
-    assert_eq!(
-        outcomes,
-        vec![
-            ("crashed", Some("lease_expired")),
-            ("rescuer", Some("succeeded"))
-        ]
-    );
+    let outcomes: Vec<_> = attempts.iter().map(|a| (a.worker.as_str(), a.outcome.as_deref())).collect();
+    assert_eq!(outcomes, vec![("crashed", Some("lease_expired")), ("rescuer", Some("succeeded"))]);
 }
 
 async fn counts_by_status(db: TestDb) {
     for _ in 0..3 {
         db.store.enqueue_job(&noop("a"), &retry()).await.unwrap();
     }
-    let claimed = db
-        .store
-        .claim_job("w", &["a".to_string()], 10_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = db.store.claim_job("w", &["a".to_string()], 10_000).await.unwrap().unwrap();
     db.store.complete_job(&claimed, &json!(1)).await.unwrap();
     let mut counts = db.store.count_jobs_by_status().await.unwrap();
     counts.sort_by_key(|(status, _)| status.as_str());
-    assert_eq!(
-        counts,
-        vec![(JobStatus::Queued, 2), (JobStatus::Succeeded, 1)]
-    );
+    assert_eq!(counts, vec![(JobStatus::Queued, 2), (JobStatus::Succeeded, 1)]);
 }

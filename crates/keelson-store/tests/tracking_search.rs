@@ -5,12 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use keelson_core::search::{
-    parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by,
-};
-use keelson_store::tracking::search_sql::{
-    experiment_filter_sql, experiment_order_sql, run_filter_sql, run_order_sql,
-};
+use keelson_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
+use keelson_store::tracking::search_sql::{experiment_filter_sql, experiment_order_sql, run_filter_sql, run_order_sql};
 use keelson_store::{Store, StoreOptions};
 
 struct TestDb {
@@ -23,25 +19,16 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/keelson.db", dir.path().display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self {
-            store,
-            _dir: Some(dir),
-        }
+        Self { store, _dir: Some(dir) }
     }
 
     /// A fresh schema per test keeps parallel tests apart on one database.
     async fn postgres() -> Self {
-        let base = std::env::var("KEELSON_TEST_DATABASE_URL").expect(
-            "KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests",
-        );
+        let base = std::env::var("KEELSON_TEST_DATABASE_URL")
+            .expect("KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests");
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, &StoreOptions::default())
-            .await
-            .unwrap();
-        admin
-            .execute_for_tests(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .unwrap();
+        let admin = Store::connect(&base, &StoreOptions::default()).await.unwrap();
+        admin.execute_for_tests(&format!("CREATE SCHEMA {schema}")).await.unwrap();
         admin.close().await;
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options[search_path]={schema}");
@@ -166,9 +153,7 @@ async fn search_experiments(store: &Store, filter: &str, order_by: &[&str]) -> V
     let filter = parse_experiment_filter(filter).unwrap_or_else(|e| panic!("{filter:?}: {e}"));
     let order: Vec<_> = order_by
         .iter()
-        .map(|clause| {
-            parse_experiment_order_by(clause).unwrap_or_else(|e| panic!("{clause:?}: {e}"))
-        })
+        .map(|clause| parse_experiment_order_by(clause).unwrap_or_else(|e| panic!("{clause:?}: {e}")))
         .collect();
     let mut next = 1;
     let where_sql = experiment_filter_sql(&filter, &mut next, store.backend()).unwrap();
@@ -246,10 +231,7 @@ async fn run_filters_select_mlflow_matches(db: TestDb) {
         ("datasets.context != 'training'", &["r3", "r1"]),
         ("datasets.context LIKE 'train%'", &["r1"]),
         ("datasets.context NOT IN ('eval')", &["r1"]),
-        (
-            "datasets.context = 'eval' AND datasets.name = 'train-set'",
-            &["r1"],
-        ),
+        ("datasets.context = 'eval' AND datasets.name = 'train-set'", &["r1"]),
     ];
     for (filter, expected) in cases {
         let found = search_runs(&db.store, filter, &[]).await;
@@ -291,16 +273,8 @@ async fn filters_and_orderings_combine(db: TestDb) {
     seed(&db.store).await;
     let cases: &[(&str, &[&str], &[&str])] = &[
         ("metrics.acc > 0", &["metrics.acc DESC"], &["r1", "r4", "r2"]),
-        (
-            "params.model ILIKE 'res%' AND tags.team IS NOT NULL",
-            &["tags.team DESC"],
-            &["r2", "r4", "r1"],
-        ),
-        (
-            "run_id IN ('r1', 'r2', 'r5')",
-            &["params.lr", "end_time DESC"],
-            &["r1", "r2", "r5"],
-        ),
+        ("params.model ILIKE 'res%' AND tags.team IS NOT NULL", &["tags.team DESC"], &["r2", "r4", "r1"]),
+        ("run_id IN ('r1', 'r2', 'r5')", &["params.lr", "end_time DESC"], &["r1", "r2", "r5"]),
         ("status = 'FINISHED'", &["metrics.loss DESC"], &["r1", "r4"]),
     ];
     for (filter, order_by, expected) in cases {

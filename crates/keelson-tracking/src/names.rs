@@ -7,8 +7,8 @@ const ADJECTIVES: &[&str] = &[
 ];
 const NOUNS: &[&str] = &[
     "ant", "bass", "bear", "crab", "crane", "deer", "dove", "eel", "finch", "fox", "frog", "gnu", "hare", "hawk",
-    "heron", "ibis", "koala", "lark", "lynx", "mole", "moth", "newt", "owl", "panda", "perch", "quail", "ram",
-    "seal", "shrew", "snail", "squid", "stork", "swan", "toad", "trout", "wolf", "wren", "yak",
+    "heron", "ibis", "koala", "lark", "lynx", "mole", "moth", "newt", "owl", "panda", "perch", "quail", "ram", "seal",
+    "shrew", "snail", "squid", "stork", "swan", "toad", "trout", "wolf", "wren", "yak",
 ];
 
 pub fn generate_run_name() -> String {

@@ -4,9 +4,7 @@ use crate::names::generate_run_name;
 use crate::validation::*;
 use crate::TrackingError;
 use keelson_artifacts::{ArtifactKey, ArtifactStore};
-use keelson_core::search::{
-    parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by,
-};
+use keelson_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use keelson_core::tracking::limits::*;
 use keelson_core::tracking::{
     DatasetInput, Experiment, LoggedModel, Metric, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunStatus, Tag,
@@ -50,13 +48,22 @@ impl TrackingService {
     /// paths are refused by the key validator.
     pub fn artifact_key(&self, path: &str) -> Result<ArtifactKey, TrackingError> {
         let path = path.trim_matches('/');
-        let key = if path.is_empty() { MLFLOW_ARTIFACTS_PREFIX.to_string() } else { format!("{MLFLOW_ARTIFACTS_PREFIX}/{path}") };
+        let key = if path.is_empty() {
+            MLFLOW_ARTIFACTS_PREFIX.to_string()
+        } else {
+            format!("{MLFLOW_ARTIFACTS_PREFIX}/{path}")
+        };
         Ok(ArtifactKey::parse(&key)?)
     }
 
     // ---- experiments ----
 
-    pub async fn create_experiment(&self, name: &str, artifact_location: Option<&str>, tags: &[Tag]) -> Result<String, TrackingError> {
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<String, TrackingError> {
         validate_experiment_name(name)?;
         for (i, tag) in tags.iter().enumerate() {
             validate_tag(tag, &format!("tags[{i}]"))?;
@@ -150,7 +157,13 @@ impl TrackingService {
         Ok(self.store.set_run_lifecycle(run_id, false).await?)
     }
 
-    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Param], tags: &[Tag]) -> Result<(), TrackingError> {
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<(), TrackingError> {
         validate_batch(metrics, params, tags)?;
         Ok(self.store.log_batch(run_id, metrics, params, tags).await?)
     }
@@ -174,7 +187,12 @@ impl TrackingService {
         Ok(self.store.delete_run_tag(run_id, key).await?)
     }
 
-    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[ModelInput]) -> Result<(), TrackingError> {
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<(), TrackingError> {
         validate_dataset_inputs(datasets)?;
         Ok(self.store.log_inputs(run_id, datasets, models).await?)
     }
@@ -231,7 +249,9 @@ impl TrackingService {
         max_results: Option<i64>,
     ) -> Result<Vec<Metric>, TrackingError> {
         if run_ids.is_empty() {
-            return Err(TrackingError::Invalid("GetMetricHistoryBulkInterval request must specify at least one run_id.".into()));
+            return Err(TrackingError::Invalid(
+                "GetMetricHistoryBulkInterval request must specify at least one run_id.".into(),
+            ));
         }
         if run_ids.len() > 100 {
             return Err(TrackingError::Invalid(format!(
@@ -239,14 +259,20 @@ impl TrackingService {
                 run_ids.len()
             )));
         }
-        if let (Some(start), Some(end)) = (start_step, end_step) {
-            if start > end {
+        match (start_step, end_step) {
+            (Some(start), Some(end)) if start > end => {
                 return Err(TrackingError::Invalid(format!(
                     "end_step must be greater than start_step. Found start_step={start} and end_step={end}."
                 )));
             }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(TrackingError::Invalid(
+                    "If either start step or end step are specified, both must be specified.".into(),
+                ));
+            }
+            _ => {}
         }
-        let max_results = max_results.unwrap_or(320);
+        let max_results = max_results.unwrap_or(2500);
         if !(1..=2500).contains(&max_results) {
             return Err(TrackingError::Invalid(format!(
                 "max_results must be between 1 and 2500 (inclusive). Got {max_results}."

@@ -13,12 +13,15 @@ pub const ARTIFACT_LOCATION_TAG: &str = "mlflow.artifactLocation";
 impl TrackingService {
     /// Records a finished trace (StartTraceV3) and returns its info with the artifact location.
     pub async fn start_trace(&self, mut info: Value, now: i64) -> Result<Value, TrackingError> {
-        let object = info.as_object_mut().ok_or_else(|| TrackingError::Invalid("trace_info must be an object".into()))?;
+        let object =
+            info.as_object_mut().ok_or_else(|| TrackingError::Invalid("trace_info must be an object".into()))?;
         let trace_id = object
             .get("trace_id")
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| TrackingError::Invalid("Missing value for required parameter 'trace.trace_info.trace_id'.".into()))?
+            .ok_or_else(|| {
+                TrackingError::Invalid("Missing value for required parameter 'trace.trace_info.trace_id'.".into())
+            })?
             .to_string();
         let experiment_id = object
             .get("trace_location")

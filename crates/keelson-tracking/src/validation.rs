@@ -29,9 +29,7 @@ pub fn validate_name(kind: &str, path: &str, name: &str) -> Result<(), TrackingE
         )));
     }
     if name.chars().count() > MAX_ENTITY_KEY_LENGTH {
-        return Err(invalid(format!(
-            "'{path}' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters"
-        )));
+        return Err(invalid(format!("'{path}' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters")));
     }
     Ok(())
 }
@@ -162,7 +160,21 @@ mod tests {
         for good in ["acc", "val/loss", "a.b-c d:e", "ünïcode_1", "x"] {
             assert!(validate_name("Metric", "key", good).is_ok(), "{good}");
         }
-        for bad in ["", "dir/", "a*b", "/abs", "..", "../x", "a/../b", "a//b", "./a", ".", "a/./b", "tab\there", &"k".repeat(251)] {
+        for bad in [
+            "",
+            "dir/",
+            "a*b",
+            "/abs",
+            "..",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            ".",
+            "a/./b",
+            "tab\there",
+            &"k".repeat(251),
+        ] {
             assert!(validate_name("Metric", "key", bad).is_err(), "{bad:?}");
         }
     }

@@ -131,12 +131,7 @@ pub fn walk_dirs(root: &Path, dir: &Path, found: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            found.push(
-                path.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            found.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
             walk_dirs(root, &path, found);
         }
     }
@@ -151,23 +146,13 @@ pub async fn local_store() -> Fixture {
     let root = dir.path().join("store");
     let url = url::Url::from_file_path(&root).unwrap();
     let store = ArtifactStore::open(url.as_str(), &[]).await.unwrap();
-    Fixture {
-        store,
-        part_size: MIB,
-        root: Some(root.canonicalize().unwrap()),
-        _dir: Some(dir),
-    }
+    Fixture { store, part_size: MIB, root: Some(root.canonicalize().unwrap()), _dir: Some(dir) }
 }
 
 pub async fn memory_fixture() -> Fixture {
     let store = ArtifactStore::open("memory://", &[]).await.unwrap();
     assert_eq!(store.describe(), "memory://");
-    Fixture {
-        store,
-        part_size: MIB,
-        root: None,
-        _dir: None,
-    }
+    Fixture { store, part_size: MIB, root: None, _dir: None }
 }
 
 pub fn key(text: &str) -> ArtifactKey {
@@ -188,9 +173,7 @@ pub fn pseudo_random(len: usize) -> Vec<u8> {
 }
 
 pub fn chunks_of(data: &[u8], size: usize) -> Vec<Result<Bytes, std::io::Error>> {
-    data.chunks(size)
-        .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
-        .collect()
+    data.chunks(size).map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -213,10 +196,7 @@ pub fn keys(infos: &[ObjectInfo]) -> Vec<&str> {
 pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, ArtifactError>, expected_key: &str) {
     let error = result.expect_err("expected not found");
     assert_eq!(error.kind(), ErrorKind::NotFound, "{error:?}");
-    assert!(
-        matches!(&error, ArtifactError::NotFound { key } if key == expected_key),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ArtifactError::NotFound { key } if key == expected_key), "{error:?}");
 }
 
 pub mod suite {
@@ -236,31 +216,16 @@ pub mod suite {
         assert_eq!(info.size, 0);
         assert!(info.last_modified_ms.is_some());
 
-        let outcome = store
-            .put_stream(
-                &empty,
-                stream::iter(Vec::<Result<Bytes, std::io::Error>>::new()),
-            )
-            .await
-            .unwrap();
+        let outcome =
+            store.put_stream(&empty, stream::iter(Vec::<Result<Bytes, std::io::Error>>::new())).await.unwrap();
         assert_eq!((outcome.size, outcome.sha256.as_str()), (0, EMPTY_SHA256));
     }
 
     pub async fn round_trip_small(fx: Fixture) {
         let store = &fx.store;
-        for name in [
-            "hello.txt",
-            "dir/file with spaces.txt",
-            "unicode/ü.txt",
-            "odd/%zz",
-            "odd/a.b..c",
-            "odd/tag#v1",
-        ] {
+        for name in ["hello.txt", "dir/file with spaces.txt", "unicode/ü.txt", "odd/%zz", "odd/a.b..c", "odd/tag#v1"] {
             let small = key(name);
-            let outcome = store
-                .put_bytes(&small, Bytes::from_static(b"hello world"))
-                .await
-                .unwrap();
+            let outcome = store.put_bytes(&small, Bytes::from_static(b"hello world")).await.unwrap();
             assert_eq!(outcome.size, 11);
             assert_eq!(outcome.sha256, sha256_hex(b"hello world"));
             assert_eq!(outcome.parts, 1);
@@ -274,22 +239,12 @@ pub mod suite {
         let listed = store.list_recursive(None).await.unwrap();
         assert_eq!(
             keys(&listed),
-            [
-                "dir/file with spaces.txt",
-                "hello.txt",
-                "odd/%zz",
-                "odd/a.b..c",
-                "odd/tag#v1",
-                "unicode/ü.txt"
-            ]
+            ["dir/file with spaces.txt", "hello.txt", "odd/%zz", "odd/a.b..c", "odd/tag#v1", "unicode/ü.txt"]
         );
 
         // Overwrite replaces.
         let small = key("hello.txt");
-        store
-            .put_bytes(&small, Bytes::from_static(b"bye"))
-            .await
-            .unwrap();
+        store.put_bytes(&small, Bytes::from_static(b"bye")).await.unwrap();
         assert_eq!(read_all(store, &small).await, b"bye");
     }
 
@@ -324,10 +279,7 @@ pub mod suite {
         assert_eq!(read_all(&store, &exact).await, &data[..part + 1]);
 
         // put_bytes of a large body is cut into parts as well.
-        let outcome = store
-            .put_bytes(&exact, Bytes::from(data[..3 * part + 5].to_vec()))
-            .await
-            .unwrap();
+        let outcome = store.put_bytes(&exact, Bytes::from(data[..3 * part + 5].to_vec())).await.unwrap();
         assert_eq!(outcome.parts, 4);
         assert_eq!(outcome.sha256, sha256_hex(&data[..3 * part + 5]));
         assert_eq!(read_all(&store, &exact).await, &data[..3 * part + 5]);
@@ -336,19 +288,11 @@ pub mod suite {
     async fn failing_upload(store: &ArtifactStore, target: &ArtifactKey, good_bytes: usize) {
         let data = pseudo_random(good_bytes);
         let mut body = chunks_of(&data, 64 * 1024);
-        body.push(Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "client went away",
-        )));
+        body.push(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away")));
         body.extend(chunks_of(&data, 64 * 1024));
-        let error = store
-            .put_stream(target, stream::iter(body))
-            .await
-            .expect_err("a failing body must fail the upload");
-        assert!(
-            matches!(&error, ArtifactError::UploadBody { key, .. } if key == target.as_str()),
-            "{error:?}"
-        );
+        let error =
+            store.put_stream(target, stream::iter(body)).await.expect_err("a failing body must fail the upload");
+        assert!(matches!(&error, ArtifactError::UploadBody { key, .. } if key == target.as_str()), "{error:?}");
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         assert!(error.to_string().contains("client went away"), "{error}");
     }
@@ -368,10 +312,7 @@ pub mod suite {
         assert!(store.list_recursive(None).await.unwrap().is_empty());
 
         // A failed overwrite keeps the old object.
-        store
-            .put_bytes(&target, Bytes::from_static(b"v1"))
-            .await
-            .unwrap();
+        store.put_bytes(&target, Bytes::from_static(b"v1")).await.unwrap();
         failing_upload(&store, &target, 2 * part + 7).await;
         assert_eq!(read_all(&store, &target).await, b"v1");
 
@@ -389,19 +330,13 @@ pub mod suite {
         let body = stream::iter(chunks_of(&data, 64 * 1024)).chain(stream::pending());
         let upload = store.put_stream(&target, body);
         let outcome = tokio::time::timeout(Duration::from_millis(500), upload).await;
-        assert!(
-            outcome.is_err(),
-            "the upload must still be waiting for its body"
-        );
+        assert!(outcome.is_err(), "the upload must still be waiting for its body");
         // The abort runs in the background.
         let mut remaining = None;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             remaining = fx.files_on_disk();
-            if remaining
-                .as_deref()
-                .is_none_or(|files| files == [MARKER_KEY])
-            {
+            if remaining.as_deref().is_none_or(|files| files == [MARKER_KEY]) {
                 break;
             }
         }
@@ -413,18 +348,8 @@ pub mod suite {
 
     pub async fn listing(fx: Fixture) {
         let store = &fx.store;
-        for name in [
-            "runs/1/a.txt",
-            "runs/1/b.txt",
-            "runs/1/sub/c.txt",
-            "runs/2/d.txt",
-            "runs10/x",
-            "top.txt",
-        ] {
-            store
-                .put_bytes(&key(name), Bytes::from(name.to_owned()))
-                .await
-                .unwrap();
+        for name in ["runs/1/a.txt", "runs/1/b.txt", "runs/1/sub/c.txt", "runs/2/d.txt", "runs10/x", "top.txt"] {
+            store.put_bytes(&key(name), Bytes::from(name.to_owned())).await.unwrap();
         }
 
         let root = store.list(None).await.unwrap();
@@ -447,25 +372,11 @@ pub mod suite {
         assert!(file.files.is_empty() && file.dirs.is_empty(), "{file:?}");
 
         let all_runs = store.list_recursive(Some(&key("runs"))).await.unwrap();
-        assert_eq!(
-            keys(&all_runs),
-            [
-                "runs/1/a.txt",
-                "runs/1/b.txt",
-                "runs/1/sub/c.txt",
-                "runs/2/d.txt"
-            ]
-        );
+        assert_eq!(keys(&all_runs), ["runs/1/a.txt", "runs/1/b.txt", "runs/1/sub/c.txt", "runs/2/d.txt"]);
         let everything = store.list_recursive(None).await.unwrap();
         assert_eq!(everything.len(), 6, "{everything:?}");
-        assert!(everything
-            .iter()
-            .all(|info| !info.key.starts_with(".keelson")));
-        assert!(store
-            .list_recursive(Some(&key("top.txt")))
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(everything.iter().all(|info| !info.key.starts_with(".keelson")));
+        assert!(store.list_recursive(Some(&key("top.txt"))).await.unwrap().is_empty());
 
         // The marker is still reachable under its own prefix.
         let own = store.list_recursive(Some(&key(".keelson"))).await.unwrap();
@@ -474,17 +385,8 @@ pub mod suite {
 
     pub async fn deleting(fx: Fixture) {
         let store = &fx.store;
-        for name in [
-            "runs/1/a.txt",
-            "runs/1/sub/b.txt",
-            "runs/1/sub/deeper/c.txt",
-            "runs/10/d.txt",
-            "runs/1.txt",
-        ] {
-            store
-                .put_bytes(&key(name), Bytes::from_static(b"x"))
-                .await
-                .unwrap();
+        for name in ["runs/1/a.txt", "runs/1/sub/b.txt", "runs/1/sub/deeper/c.txt", "runs/10/d.txt", "runs/1.txt"] {
+            store.put_bytes(&key(name), Bytes::from_static(b"x")).await.unwrap();
         }
         store.delete(&key("runs/1/a.txt")).await.unwrap();
         assert_not_found(store.head(&key("runs/1/a.txt")).await, "runs/1/a.txt");
@@ -492,10 +394,7 @@ pub mod suite {
         assert_not_found(store.delete(&key("never/was")).await, "never/was");
 
         assert_eq!(store.delete_prefix(&key("runs/1")).await.unwrap(), 2);
-        assert_eq!(
-            keys(&store.list_recursive(None).await.unwrap()),
-            ["runs/1.txt", "runs/10/d.txt"]
-        );
+        assert_eq!(keys(&store.list_recursive(None).await.unwrap()), ["runs/1.txt", "runs/10/d.txt"]);
         assert_eq!(store.delete_prefix(&key("runs/1")).await.unwrap(), 0);
         assert_eq!(store.delete_prefix(&key("nothing")).await.unwrap(), 0);
         // Segment-wise: `runs/1.txt` is not below `runs/1`, and an object named like the
@@ -504,11 +403,7 @@ pub mod suite {
         assert!(store.head(&key("runs/1.txt")).await.is_ok());
 
         if let Some(dirs) = fx.dirs_on_disk() {
-            assert_eq!(
-                dirs,
-                [".keelson", "runs", "runs/10"],
-                "emptied directories are removed"
-            );
+            assert_eq!(dirs, [".keelson", "runs", "runs/10"], "emptied directories are removed");
         }
         assert_eq!(store.delete_prefix(&key("runs")).await.unwrap(), 2);
         assert!(store.list_recursive(None).await.unwrap().is_empty());
@@ -529,19 +424,13 @@ pub mod suite {
     pub async fn ranges(fx: Fixture) {
         let store = &fx.store;
         let target = key("r");
-        store
-            .put_bytes(&target, Bytes::from_static(b"0123456789"))
-            .await
-            .unwrap();
+        store.put_bytes(&target, Bytes::from_static(b"0123456789")).await.unwrap();
         assert_eq!(&store.get_range(&target, 2..5).await.unwrap()[..], b"234");
         assert_eq!(&store.get_range(&target, 8..100).await.unwrap()[..], b"89");
         for (start, end) in [(10, 20), (50, 60), (5, 5), (7, 3)] {
             let range = start..end;
             let error = store.get_range(&target, range.clone()).await.unwrap_err();
-            assert!(
-                matches!(error, ArtifactError::InvalidRange { .. }),
-                "{range:?}: {error:?}"
-            );
+            assert!(matches!(error, ArtifactError::InvalidRange { .. }), "{range:?}: {error:?}");
             assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         }
     }
@@ -561,9 +450,6 @@ pub mod suite {
         assert!(store.head(&marker).await.is_ok());
         store.check().await.unwrap();
         // Only the exact segment is reserved.
-        store
-            .put_bytes(&key(".keelsonx/a"), Bytes::new())
-            .await
-            .unwrap();
+        store.put_bytes(&key(".keelsonx/a"), Bytes::new()).await.unwrap();
     }
 }

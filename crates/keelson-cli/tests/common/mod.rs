@@ -53,17 +53,10 @@ impl ServerProcess {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "server did not start; log:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
+                panic!("server did not start; log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
             }
         };
-        Self {
-            child,
-            url,
-            log_path,
-        }
+        Self { child, url, log_path }
     }
 
     pub fn pid(&self) -> u32 {
@@ -71,10 +64,7 @@ impl ServerProcess {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.pid().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([format!("-{signal}"), self.pid().to_string()]).status().unwrap();
         assert!(status.success(), "kill -{signal} failed");
     }
 
@@ -113,9 +103,6 @@ fn uuid_like() -> String {
     format!(
         "{}-{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     )
 }

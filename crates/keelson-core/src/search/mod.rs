@@ -4,7 +4,9 @@
 
 mod parser;
 
-pub use parser::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by, SearchSyntaxError};
+pub use parser::{
+    parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by, SearchSyntaxError,
+};
 
 /// A conjunction of comparisons (MLflow supports `AND` only).
 #[derive(Debug, Clone, PartialEq, Default)]

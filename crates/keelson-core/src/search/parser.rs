@@ -36,55 +36,23 @@ fn error(message: impl Into<String>) -> SearchSyntaxError {
     SearchSyntaxError(message.into())
 }
 
-const METRIC_OPS: &[CompareOp] = &[
-    CompareOp::Eq,
-    CompareOp::Ne,
-    CompareOp::Lt,
-    CompareOp::Le,
-    CompareOp::Gt,
-    CompareOp::Ge,
-];
-const KEY_VALUE_OPS: &[CompareOp] = &[
-    CompareOp::Eq,
-    CompareOp::Ne,
-    CompareOp::Like,
-    CompareOp::ILike,
-    CompareOp::IsNull,
-    CompareOp::IsNotNull,
-];
-const STRING_ATTRIBUTE_OPS: &[CompareOp] = &[
-    CompareOp::Eq,
-    CompareOp::Ne,
-    CompareOp::Like,
-    CompareOp::ILike,
-    CompareOp::In,
-    CompareOp::NotIn,
-];
-const EXPERIMENT_NAME_OPS: &[CompareOp] = &[
-    CompareOp::Eq,
-    CompareOp::Ne,
-    CompareOp::Like,
-    CompareOp::ILike,
-];
-const EXPERIMENT_ID_OPS: &[CompareOp] = &[
-    CompareOp::Eq,
-    CompareOp::Ne,
-    CompareOp::In,
-    CompareOp::NotIn,
-];
+const METRIC_OPS: &[CompareOp] =
+    &[CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge];
+const KEY_VALUE_OPS: &[CompareOp] =
+    &[CompareOp::Eq, CompareOp::Ne, CompareOp::Like, CompareOp::ILike, CompareOp::IsNull, CompareOp::IsNotNull];
+const STRING_ATTRIBUTE_OPS: &[CompareOp] =
+    &[CompareOp::Eq, CompareOp::Ne, CompareOp::Like, CompareOp::ILike, CompareOp::In, CompareOp::NotIn];
+const STRING_OPS: &[CompareOp] = &[CompareOp::Eq, CompareOp::Ne, CompareOp::Like, CompareOp::ILike];
+const EXPERIMENT_ID_OPS: &[CompareOp] = &[CompareOp::Eq, CompareOp::Ne, CompareOp::In, CompareOp::NotIn];
 
 const RUN_ENTITY_TYPES: &str = "metric, parameter, tag, attribute, dataset \
      (also metrics, param, params, parameters, tags, attributes, attr, run, datasets)";
-const RUN_ATTRIBUTES: &str =
-    "run_id, run_name, status, user_id, artifact_uri, start_time, end_time, created";
+const RUN_ATTRIBUTES: &str = "run_id, run_name, status, user_id, artifact_uri, start_time, end_time, created";
 const EXPERIMENT_ENTITY_TYPES: &str = "attribute, tag, tags";
 const EXPERIMENT_ATTRIBUTES: &str = "name, experiment_id, creation_time, last_update_time";
 
 fn op_list(ops: &[CompareOp]) -> String {
-    ops.iter()
-        .map(|op| op.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    ops.iter().map(|op| op.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// Parses a `search_runs` filter string. An empty or blank string is the empty filter.
@@ -136,6 +104,15 @@ struct Identifier {
 }
 
 impl Identifier {
+    /// ` in '<identifier>'` when the identifier says more than `part` alone.
+    fn context(&self, part: &str) -> String {
+        if self.text == part {
+            String::new()
+        } else {
+            format!(" in '{}'", self.text)
+        }
+    }
+
     /// `(entity, key)` for dotted identifiers, `(None, name)` for bare ones. A key written as
     /// several segments (`tags.mlflow.runName`) is rejoined with dots, as MLflow splits only
     /// at the first dot.
@@ -143,13 +120,9 @@ impl Identifier {
         match self.segments.as_slice() {
             [name] => (None, name.text.clone()),
             [entity, key] => (Some(entity), key.text.clone()),
-            [entity, rest @ ..] => (
-                Some(entity),
-                rest.iter()
-                    .map(|segment| segment.raw.as_str())
-                    .collect::<Vec<_>>()
-                    .join("."),
-            ),
+            [entity, rest @ ..] => {
+                (Some(entity), rest.iter().map(|segment| segment.raw.as_str()).collect::<Vec<_>>().join("."))
+            }
             [] => (None, String::new()),
         }
     }
@@ -157,7 +130,11 @@ impl Identifier {
 
 /// What the parsed right-hand side of a comparison was.
 enum Operand {
-    Number { value: f64, integer: bool, text: String },
+    Number {
+        value: f64,
+        integer: bool,
+        text: String,
+    },
     String(String),
     List(Vec<String>),
     None,
@@ -171,14 +148,9 @@ impl Operand {
         match self {
             Operand::Number { text, .. } => text.clone(),
             Operand::String(value) => format!("'{value}'"),
-            Operand::List(values) => format!(
-                "({})",
-                values
-                    .iter()
-                    .map(|v| format!("'{v}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Operand::List(values) => {
+                format!("({})", values.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "))
+            }
             Operand::None => "NULL".into(),
             Operand::Invalid(text) => text.clone(),
         }
@@ -199,10 +171,7 @@ struct Parser {
 
 impl Parser {
     fn new(input: &str) -> Result<Self, SearchSyntaxError> {
-        Ok(Self {
-            tokens: lexer::tokenize(input)?,
-            index: 0,
-        })
+        Ok(Self { tokens: lexer::tokenize(input)?, index: 0 })
     }
 
     fn peek(&self) -> Option<&Token> {
@@ -264,31 +233,15 @@ impl Parser {
     fn identifier(&mut self) -> Result<Identifier, SearchSyntaxError> {
         let token = self.next();
         match token {
-            Some(Token {
-                kind: TokenKind::Path(segments),
-                text,
-                ..
-            }) => Ok(Identifier { segments, text }),
-            Some(Token {
-                kind:
-                    TokenKind::Str {
-                        value,
-                        quote: quote @ '"',
-                    },
-                text,
-                ..
-            }) => Ok(Identifier {
-                segments: vec![Segment {
-                    text: value,
-                    quote: Some(quote),
-                    raw: text.clone(),
-                }],
-                text,
-            }),
+            Some(Token { kind: TokenKind::Path(segments), text, .. }) => Ok(Identifier { segments, text }),
+            Some(Token { kind: TokenKind::Str { value, quote: quote @ '"' }, text, .. }) => {
+                Ok(Identifier { segments: vec![Segment { text: value, quote: Some(quote), raw: text.clone() }], text })
+            }
             Some(token) => Err(error(format!(
                 "expected an identifier such as metrics.<key>, params.<key>, tags.<key> or an \
-                 attribute name at position {}, found '{}'",
-                token.position, token.text
+                 attribute name at position {}, found {}",
+                token.position,
+                token.quoted()
             ))),
             None => Err(error(
                 "expected an identifier such as metrics.<key>, params.<key>, tags.<key> or an \
@@ -300,9 +253,7 @@ impl Parser {
     /// The comparator and operand after an identifier.
     fn predicate(&mut self, identifier: &str) -> Result<(CompareOp, Operand), SearchSyntaxError> {
         let Some(token) = self.next() else {
-            return Err(error(format!(
-                "expected a comparator after '{identifier}', found the end of the filter"
-            )));
+            return Err(error(format!("expected a comparator after '{identifier}', found the end of the filter")));
         };
         if let TokenKind::Operator(operator) = token.kind {
             let op = match operator {
@@ -314,9 +265,7 @@ impl Parser {
                 ">=" => CompareOp::Ge,
                 other => {
                     let instead = if other == "==" { "=" } else { "!=" };
-                    return Err(error(format!(
-                        "invalid comparator '{other}' after '{identifier}'; use '{instead}'"
-                    )));
+                    return Err(error(format!("invalid comparator '{other}' after '{identifier}'; use '{instead}'")));
                 }
             };
             return Ok((op, self.value(identifier, &op)?));
@@ -331,9 +280,7 @@ impl Parser {
                     self.index += 1;
                 }
                 if !self.next_is_keyword("NULL") {
-                    let found = self
-                        .peek()
-                        .map_or("the end of the filter".to_string(), |t| format!("'{}'", t.text));
+                    let found = self.peek().map_or("the end of the filter".to_string(), Token::quoted);
                     return Err(error(format!(
                         "expected NULL after '{identifier} {}', found {found}; IS is only used \
                          as IS NULL or IS NOT NULL",
@@ -341,11 +288,7 @@ impl Parser {
                     )));
                 }
                 self.index += 1;
-                let op = if negated {
-                    CompareOp::IsNotNull
-                } else {
-                    CompareOp::IsNull
-                };
+                let op = if negated { CompareOp::IsNotNull } else { CompareOp::IsNull };
                 Ok((op, Operand::None))
             }
             Some("NOT") => {
@@ -353,19 +296,17 @@ impl Parser {
                     self.index += 1;
                     return Ok((CompareOp::NotIn, self.list(identifier, CompareOp::NotIn)?));
                 }
-                let found = self
-                    .peek()
-                    .map_or("the end of the filter".to_string(), |t| format!("'{}'", t.text));
+                let found = self.peek().map_or(String::new(), |t| format!(" {}", t.text));
                 Err(error(format!(
-                    "invalid comparator 'NOT {}' after '{identifier}'; NOT is only supported as \
-                     NOT IN and IS NOT NULL",
-                    found.trim_matches('\'')
+                    "invalid comparator 'NOT{found}' after '{identifier}'; NOT is only supported \
+                     as NOT IN and IS NOT NULL"
                 )))
             }
             _ => Err(error(format!(
                 "expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL, \
-                 IS NOT NULL) after '{identifier}' at position {}, found '{}'",
-                token.position, token.text
+                 IS NOT NULL) after '{identifier}' at position {}, found {}",
+                token.position,
+                token.quoted()
             ))),
         }
     }
@@ -377,11 +318,7 @@ impl Parser {
                 op.as_str()
             ))),
             Some(token) => Ok(match token.kind {
-                TokenKind::Number { value, integer } => Operand::Number {
-                    value,
-                    integer,
-                    text: token.text,
-                },
+                TokenKind::Number { value, integer } => Operand::Number { value, integer, text: token.text },
                 TokenKind::Str { value, .. } => Operand::String(value),
                 TokenKind::LeftParen => {
                     return Err(error(format!(
@@ -399,16 +336,8 @@ impl Parser {
     /// `( 'a', 'b' )` after IN / NOT IN; a trailing comma is allowed, as in MLflow.
     fn list(&mut self, identifier: &str, op: CompareOp) -> Result<Operand, SearchSyntaxError> {
         let opening = self.next();
-        if !matches!(
-            opening,
-            Some(Token {
-                kind: TokenKind::LeftParen,
-                ..
-            })
-        ) {
-            let found = opening.map_or("the end of the filter".to_string(), |t| {
-                format!("'{}'", t.text)
-            });
+        if !matches!(opening, Some(Token { kind: TokenKind::LeftParen, .. })) {
+            let found = opening.as_ref().map_or("the end of the filter".to_string(), Token::quoted);
             return Err(error(format!(
                 "expected a parenthesised list of quoted strings after '{identifier} {}', found \
                  {found}",
@@ -418,10 +347,7 @@ impl Parser {
         let mut values = Vec::new();
         loop {
             let Some(token) = self.next() else {
-                return Err(error(format!(
-                    "unterminated list after '{identifier} {}': expected ')'",
-                    op.as_str()
-                )));
+                return Err(error(format!("unterminated list after '{identifier} {}': expected ')'", op.as_str())));
             };
             match token.kind {
                 TokenKind::RightParen if values.is_empty() => {
@@ -436,45 +362,32 @@ impl Parser {
                 _ => {
                     return Err(error(format!(
                         "while parsing the list after '{identifier} {}', expected a quoted \
-                         string, found '{}' at position {}",
+                         string, found {} at position {}",
                         op.as_str(),
-                        token.text,
+                        token.quoted(),
                         token.position
                     )))
                 }
             }
             match self.next() {
-                Some(Token {
-                    kind: TokenKind::Comma,
-                    ..
-                }) => {
-                    if let Some(Token {
-                        kind: TokenKind::RightParen,
-                        ..
-                    }) = self.peek()
-                    {
+                Some(Token { kind: TokenKind::Comma, .. }) => {
+                    if let Some(Token { kind: TokenKind::RightParen, .. }) = self.peek() {
                         self.index += 1;
                         return Ok(Operand::List(values));
                     }
                 }
-                Some(Token {
-                    kind: TokenKind::RightParen,
-                    ..
-                }) => return Ok(Operand::List(values)),
+                Some(Token { kind: TokenKind::RightParen, .. }) => return Ok(Operand::List(values)),
                 Some(token) => {
                     return Err(error(format!(
                         "while parsing the list after '{identifier} {}', expected ',' or ')', \
-                         found '{}' at position {}",
+                         found {} at position {}",
                         op.as_str(),
-                        token.text,
+                        token.quoted(),
                         token.position
                     )))
                 }
                 None => {
-                    return Err(error(format!(
-                        "unterminated list after '{identifier} {}': expected ')'",
-                        op.as_str()
-                    )))
+                    return Err(error(format!("unterminated list after '{identifier} {}': expected ')'", op.as_str())))
                 }
             }
         }
@@ -487,12 +400,7 @@ impl Parser {
                  metrics.acc DESC"
             )));
         }
-        self.identifier().map_err(|e| {
-            error(format!(
-                "invalid order_by clause '{order_by}': {}",
-                e.0
-            ))
-        })
+        self.identifier().map_err(|e| error(format!("invalid order_by clause '{order_by}': {}", e.0)))
     }
 
     /// Optional ASC / DESC, then the end of the clause.
@@ -511,18 +419,19 @@ impl Parser {
                 }
                 _ => {
                     return Err(error(format!(
-                        "invalid ordering key '{}' in order_by clause '{order_by}'; use ASC or \
+                        "invalid ordering key {} in order_by clause '{order_by}'; use ASC or \
                          DESC",
-                        token.text
+                        token.quoted()
                     )))
                 }
             },
         };
         if let Some(extra) = self.peek() {
             return Err(error(format!(
-                "invalid order_by clause '{order_by}': unexpected '{}' at position {}; an \
+                "invalid order_by clause '{order_by}': unexpected {} at position {}; an \
                  order_by clause is one key and an optional ASC or DESC",
-                extra.text, extra.position
+                extra.quoted(),
+                extra.position
             )));
         }
         Ok(ascending)
@@ -549,9 +458,7 @@ fn run_attribute(name: &str, usage: AttributeUse) -> Option<RunAttribute> {
     Some(match name {
         "run_id" => RunAttribute::RunId,
         "run_name" => RunAttribute::RunName,
-        "run name" | "Run name" | "Run Name" if usage == AttributeUse::Filter => {
-            RunAttribute::RunName
-        }
+        "run name" | "Run name" | "Run Name" if usage == AttributeUse::Filter => RunAttribute::RunName,
         "status" => RunAttribute::Status,
         "user_id" => RunAttribute::UserId,
         "artifact_uri" => RunAttribute::ArtifactUri,
@@ -568,8 +475,8 @@ fn run_key(identifier: &Identifier, usage: AttributeUse) -> Result<RunKey, Searc
     let attribute = |name: &str| {
         run_attribute(name, usage).map(RunKey::Attribute).ok_or_else(|| {
             error(format!(
-                "invalid attribute key '{name}' in '{}'; valid keys are {RUN_ATTRIBUTES}",
-                identifier.text
+                "invalid attribute key '{name}'{}; valid keys are {RUN_ATTRIBUTES}",
+                identifier.context(name)
             ))
         })
     };
@@ -606,8 +513,8 @@ fn experiment_key(identifier: &Identifier) -> Result<ExperimentKey, SearchSyntax
             "creation_time" => Ok(ExperimentKey::CreationTime),
             "last_update_time" => Ok(ExperimentKey::LastUpdateTime),
             other => Err(error(format!(
-                "invalid attribute key '{other}' in '{}'; valid keys are {EXPERIMENT_ATTRIBUTES}",
-                identifier.text
+                "invalid attribute key '{other}'{}; valid keys are {EXPERIMENT_ATTRIBUTES}",
+                identifier.context(other)
             ))),
         },
         Some("tag" | "tags") => Ok(ExperimentKey::Tag(key)),
@@ -647,17 +554,10 @@ fn check_op(
     )))
 }
 
-fn number(
-    operand: Operand,
-    what: &str,
-    identifier: &str,
-) -> Result<FilterValue, SearchSyntaxError> {
+fn number(operand: Operand, what: &str, identifier: &str) -> Result<FilterValue, SearchSyntaxError> {
     match operand {
         Operand::Number { value, .. } => Ok(FilterValue::Number(value)),
-        other => Err(error(format!(
-            "expected a numeric value for {what} '{identifier}', found {}",
-            other.describe()
-        ))),
+        other => Err(error(format!("expected a numeric value for {what} '{identifier}', found {}", other.describe()))),
     }
 }
 
@@ -701,17 +601,20 @@ fn run_value(
             check_op(op, METRIC_OPS, "numeric attribute", identifier, RUN_NULL_CHECKS)?;
             number(operand, "numeric attribute", identifier)
         }
-        RunKey::Attribute(attribute) => {
+        RunKey::Attribute(RunAttribute::RunId) => {
             check_op(op, STRING_ATTRIBUTE_OPS, "attribute", identifier, RUN_NULL_CHECKS)?;
+            string(operand, "attribute", identifier)
+        }
+        RunKey::Attribute(_) => {
             // MLflow's `LIST_SUPPORTED_KEYS` for runs is `run_id` only.
-            if matches!(op, CompareOp::In | CompareOp::NotIn) && *attribute != RunAttribute::RunId
-            {
+            if matches!(op, CompareOp::In | CompareOp::NotIn) {
                 return Err(error(format!(
                     "'{identifier} {}': only run_id supports comparison with a list of quoted \
                      string values",
                     op.as_str()
                 )));
             }
+            check_op(op, STRING_OPS, "attribute", identifier, RUN_NULL_CHECKS)?;
             string(operand, "attribute", identifier)
         }
         RunKey::Dataset(_) => {
@@ -736,7 +639,7 @@ fn experiment_value(
                     op.as_str()
                 )));
             }
-            check_op(op, EXPERIMENT_NAME_OPS, "attribute", identifier, EXPERIMENT_NULL_CHECKS)?;
+            check_op(op, STRING_OPS, "attribute", identifier, EXPERIMENT_NULL_CHECKS)?;
             string(operand, "attribute", identifier)
         }
         ExperimentKey::ExperimentId => {
@@ -760,11 +663,7 @@ fn experiment_value(
         ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime => {
             check_op(op, METRIC_OPS, "numeric attribute", identifier, EXPERIMENT_NULL_CHECKS)?;
             match operand {
-                Operand::Number {
-                    integer: false,
-                    text,
-                    ..
-                } => Err(error(format!(
+                Operand::Number { integer: false, text, .. } => Err(error(format!(
                     "invalid value {text} for numeric attribute '{identifier}'; expected an \
                      integer number of milliseconds"
                 ))),

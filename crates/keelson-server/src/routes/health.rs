@@ -38,15 +38,10 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if !failures.is_empty() {
         return Err(ApiError::new(
             ErrorCode::TemporarilyUnavailable,
-            format!(
-                "not ready: the {} did not answer",
-                failures.join(" and the ")
-            ),
+            format!("not ready: the {} did not answer", failures.join(" and the ")),
         ));
     }
-    Ok(Json(
-        json!({"status": "ok", "checks": {"metadata": "ok", "artifacts": "ok"}}),
-    ))
+    Ok(Json(json!({"status": "ok", "checks": {"metadata": "ok", "artifacts": "ok"}})))
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -55,18 +50,8 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     let counts = state.store.count_jobs_by_status().await?;
     out.push_str("# HELP keelson_jobs Jobs in the queue, by status.\n# TYPE keelson_jobs gauge\n");
     for status in keelson_core::jobs::JobStatus::ALL {
-        let n = counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
+        let n = counts.iter().find(|(s, _)| *s == status).map(|(_, n)| *n).unwrap_or(0);
         let _ = writeln!(out, "keelson_jobs{{status=\"{status}\"}} {n}");
     }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    ))
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
 }

@@ -28,8 +28,7 @@ async fn enqueue(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewJob>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    new.validate()
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    new.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
     if !state.job_kinds.contains(&new.kind) {
         return Err(ApiError::invalid(format!(
             "unknown job kind `{}`; this server runs: {}",
@@ -54,23 +53,13 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let status = params
-        .status
-        .map(|s| s.parse::<JobStatus>())
-        .transpose()
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let status =
+        params.status.map(|s| s.parse::<JobStatus>()).transpose().map_err(|e| ApiError::invalid(e.to_string()))?;
     let limit = params.limit.unwrap_or(100);
     if limit < 1 {
-        return Err(ApiError::invalid(format!(
-            "limit {limit} must be at least 1"
-        )));
+        return Err(ApiError::invalid(format!("limit {limit} must be at least 1")));
     }
-    let filter = JobFilter {
-        status,
-        kind: params.kind,
-        limit,
-        page_token: params.page_token,
-    };
+    let filter = JobFilter { status, kind: params.kind, limit, page_token: params.page_token };
     Ok(Json(state.store.list_jobs(&filter).await?))
 }
 
@@ -78,24 +67,15 @@ async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Js
     Ok(Json(state.store.get_job(&id).await?))
 }
 
-async fn attempts(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let attempts: Vec<JobAttempt> = state.store.list_job_attempts(&id).await?;
     Ok(Json(serde_json::json!({ "attempts": attempts })))
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
+async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
     Ok(Json(state.store.cancel_job(&id).await?))
 }
 
-async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
+async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
     Ok(Json(state.store.retry_job(&id).await?))
 }

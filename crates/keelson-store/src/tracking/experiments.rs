@@ -96,7 +96,9 @@ impl Store {
             .bind(id)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(|row| Ok(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?))).collect()
+        rows.iter()
+            .map(|row| Ok(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?)))
+            .collect()
     }
 
     pub async fn search_experiments(
@@ -176,7 +178,9 @@ impl Store {
             )));
         }
         if id == 0 && deleted {
-            return Err(StoreError::InvalidArgument("Cannot delete the default experiment '0'. This is an internally reserved experiment.".into()));
+            return Err(StoreError::InvalidArgument(
+                "Cannot delete the default experiment '0'. This is an internally reserved experiment.".into(),
+            ));
         }
         let now = self.now();
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
@@ -186,13 +190,15 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4")
-            .bind(to)
-            .bind(if deleted { Some(now) } else { None })
-            .bind(id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4",
+        )
+        .bind(to)
+        .bind(if deleted { Some(now) } else { None })
+        .bind(id)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -144,12 +144,13 @@ impl Store {
     }
 
     pub async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel, StoreError> {
-        let updated = sqlx::query("UPDATE logged_models SET status = $1, last_updated_timestamp_ms = $2 WHERE model_id = $3")
-            .bind(status)
-            .bind(self.now())
-            .bind(model_id)
-            .execute(&self.writer)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE logged_models SET status = $1, last_updated_timestamp_ms = $2 WHERE model_id = $3")
+                .bind(status)
+                .bind(self.now())
+                .bind(model_id)
+                .execute(&self.writer)
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("Logged model with ID '{model_id}' not found.")));
         }
@@ -206,11 +207,13 @@ impl Store {
     }
 
     pub async fn delete_logged_model(&self, model_id: &str) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp_ms = $1 WHERE model_id = $2")
-            .bind(self.now())
-            .bind(model_id)
-            .execute(&self.writer)
-            .await?;
+        let updated = sqlx::query(
+            "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp_ms = $1 WHERE model_id = $2",
+        )
+        .bind(self.now())
+        .bind(model_id)
+        .execute(&self.writer)
+        .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("Logged model with ID '{model_id}' not found.")));
         }

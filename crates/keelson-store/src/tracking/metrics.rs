@@ -11,7 +11,11 @@ const INSERT_CHUNK: usize = 500;
 
 /// Appends to the history (exact duplicates are ignored, as in MLflow) and keeps
 /// `latest_metrics` at the greatest (step, timestamp, value) per key.
-pub(crate) async fn insert_metrics(tx: &mut Transaction<'_, Any>, run_id: &str, metrics: &[Metric]) -> Result<(), StoreError> {
+pub(crate) async fn insert_metrics(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    metrics: &[Metric],
+) -> Result<(), StoreError> {
     for chunk in metrics.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) \
@@ -59,7 +63,13 @@ pub(crate) async fn insert_metrics(tx: &mut Transaction<'_, Any>, run_id: &str, 
         let mut query = sqlx::query(&sql);
         for metric in chunk {
             let (value, is_nan) = split_nan(metric.value);
-            query = query.bind(run_id).bind(metric.key.as_str()).bind(value).bind(is_nan).bind(metric.timestamp).bind(metric.step);
+            query = query
+                .bind(run_id)
+                .bind(metric.key.as_str())
+                .bind(value)
+                .bind(is_nan)
+                .bind(metric.timestamp)
+                .bind(metric.step);
         }
         query.execute(&mut **tx).await?;
     }
@@ -68,7 +78,8 @@ pub(crate) async fn insert_metrics(tx: &mut Transaction<'_, Any>, run_id: &str, 
 
 fn is_later(candidate: &Metric, current: &Metric) -> bool {
     (candidate.step, candidate.timestamp) > (current.step, current.timestamp)
-        || ((candidate.step, candidate.timestamp) == (current.step, current.timestamp) && candidate.value > current.value)
+        || ((candidate.step, candidate.timestamp) == (current.step, current.timestamp)
+            && candidate.value > current.value)
 }
 
 fn metric_from_row(row: &AnyRow) -> Result<Metric, StoreError> {
@@ -98,7 +109,7 @@ impl Store {
         let limit = max_results.map(|n| n + 1).unwrap_or(i64::MAX);
         let rows = sqlx::query(
             "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics \
-             WHERE run_uuid = $1 AND key = $2 ORDER BY step, timestamp, value LIMIT $3 OFFSET $4",
+             WHERE run_uuid = $1 AND key = $2 ORDER BY timestamp, step, value LIMIT $3 OFFSET $4",
         )
         .bind(run_id)
         .bind(key)
@@ -147,7 +158,11 @@ impl Store {
     }
 
     /// Latest values of many runs' metrics by key, for search and comparisons.
-    pub async fn latest_metric_values(&self, run_ids: &[String], key: &str) -> Result<HashMap<String, f64>, StoreError> {
+    pub async fn latest_metric_values(
+        &self,
+        run_ids: &[String],
+        key: &str,
+    ) -> Result<HashMap<String, f64>, StoreError> {
         let mut values = HashMap::new();
         for chunk in run_ids.chunks(INSERT_CHUNK) {
             let sql = format!(

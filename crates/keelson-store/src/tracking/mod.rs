@@ -5,12 +5,12 @@ mod experiments;
 mod logged_models;
 mod metrics;
 mod runs;
-mod traces;
 pub mod search_sql;
+mod traces;
 
 pub use logged_models::NewLoggedModel;
-pub use traces::StoredTrace;
 pub use runs::{RunSearch, RunUpdate, RUN_NAME_TAG};
+pub use traces::StoredTrace;
 
 use crate::error::StoreError;
 
@@ -32,9 +32,7 @@ pub(crate) fn decode_offset_token(token: Option<&str>) -> Result<i64, StoreError
 
 /// Experiment ids are decimal strings on the wire and integers in the database.
 pub(crate) fn parse_experiment_id(id: &str) -> Result<i64, StoreError> {
-    id.trim()
-        .parse::<i64>()
-        .map_err(|_| StoreError::NotFound(format!("No Experiment with id={id} exists")))
+    id.trim().parse::<i64>().map_err(|_| StoreError::NotFound(format!("No Experiment with id={id} exists")))
 }
 
 /// NaN is stored as 0 with a flag, since SQLite cannot store it.
@@ -61,8 +59,5 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 
 /// Rows of `width` placeholders: `($1, $2), ($3, $4)`.
 pub(crate) fn row_placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", placeholders(row * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (0..rows).map(|row| format!("({})", placeholders(row * width + 1, width))).collect::<Vec<_>>().join(", ")
 }

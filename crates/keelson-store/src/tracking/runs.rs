@@ -127,7 +127,11 @@ impl Store {
                 .await?;
         }
         if let Some(end_time) = update.end_time {
-            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2").bind(end_time).bind(run_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2")
+                .bind(end_time)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(name) = update.run_name.as_deref().filter(|n| !n.is_empty()) {
             upsert_run_tags(&mut tx, run_id, &[Tag::new(RUN_NAME_TAG, name)]).await?;
@@ -162,7 +166,13 @@ impl Store {
 
     /// Writes metrics, params and tags in one transaction: all of it or none of it.
     /// Params are immutable: a different value for a logged key is refused.
-    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Param], tags: &[Tag]) -> Result<(), StoreError> {
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<(), StoreError> {
         self.active_run(run_id).await?;
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         insert_params(&mut tx, run_id, params).await?;
@@ -173,18 +183,24 @@ impl Store {
     }
 
     /// Records dataset and model inputs of a run.
-    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[ModelInput]) -> Result<(), StoreError> {
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<(), StoreError> {
         let info = self.active_run(run_id).await?;
         let experiment_id = parse_experiment_id(&info.experiment_id)?;
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         for input in datasets {
             let dataset = &input.dataset;
-            let existing = sqlx::query("SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3")
-                .bind(experiment_id)
-                .bind(&dataset.name)
-                .bind(&dataset.digest)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing =
+                sqlx::query("SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3")
+                    .bind(experiment_id)
+                    .bind(&dataset.name)
+                    .bind(&dataset.digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let dataset_uuid = match existing {
                 Some(row) => row.try_get::<String, _>("dataset_uuid")?,
                 None => {
@@ -291,23 +307,29 @@ impl Store {
         let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
         for chunk in ids.chunks(IN_CHUNK) {
             let list = placeholders(1, chunk.len());
-            let rows = bind_ids(&format!("SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({list}) ORDER BY key"), chunk)
-                .fetch_all(&self.reader)
-                .await?;
+            let rows = bind_ids(
+                &format!("SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({list}) ORDER BY key"),
+                chunk,
+            )
+            .fetch_all(&self.reader)
+            .await?;
             for row in rows {
                 data.entry(row.try_get("run_uuid")?)
                     .or_default()
                     .params
                     .push(Param { key: row.try_get("key")?, value: row.try_get("value")? });
             }
-            let rows = bind_ids(&format!("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({list}) ORDER BY key"), chunk)
-                .fetch_all(&self.reader)
-                .await?;
+            let rows = bind_ids(
+                &format!("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({list}) ORDER BY key"),
+                chunk,
+            )
+            .fetch_all(&self.reader)
+            .await?;
             for row in rows {
-                data.entry(row.try_get("run_uuid")?).or_default().tags.push(Tag::new(
-                    row.try_get::<String, _>("key")?,
-                    row.try_get::<String, _>("value")?,
-                ));
+                data.entry(row.try_get("run_uuid")?)
+                    .or_default()
+                    .tags
+                    .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
             }
             let rows = bind_ids(
                 &format!(
@@ -365,7 +387,11 @@ impl Store {
                 if row.try_get::<String, _>("direction")? == "input" {
                     inputs.entry(run).or_default().model_inputs.push(ModelInput { model_id });
                 } else {
-                    outputs.entry(run).or_default().model_outputs.push(ModelOutput { model_id, step: row.try_get("step")? });
+                    outputs
+                        .entry(run)
+                        .or_default()
+                        .model_outputs
+                        .push(ModelOutput { model_id, step: row.try_get("step")? });
                 }
             }
         }
@@ -393,7 +419,11 @@ fn bind_ids<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, Any, 
 }
 
 /// Tags are upserted; `mlflow.runName` also renames the run.
-pub(crate) async fn upsert_run_tags(tx: &mut Transaction<'_, Any>, run_id: &str, tags: &[Tag]) -> Result<(), StoreError> {
+pub(crate) async fn upsert_run_tags(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    tags: &[Tag],
+) -> Result<(), StoreError> {
     // The last value of a key in one batch wins, as if applied in order.
     let mut latest: Vec<&Tag> = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -412,7 +442,11 @@ pub(crate) async fn upsert_run_tags(tx: &mut Transaction<'_, Any>, run_id: &str,
         query.execute(&mut **tx).await?;
     }
     if let Some(name) = latest.iter().find(|t| t.key == RUN_NAME_TAG) {
-        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2").bind(&name.value).bind(run_id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(&name.value)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -438,7 +472,8 @@ async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Pa
     let keys: Vec<String> = unique.iter().map(|p| p.key.clone()).collect();
     let mut existing: HashMap<String, String> = HashMap::new();
     for chunk in keys.chunks(IN_CHUNK) {
-        let sql = format!("SELECT key, value FROM params WHERE run_uuid = $1 AND key IN ({})", placeholders(2, chunk.len()));
+        let sql =
+            format!("SELECT key, value FROM params WHERE run_uuid = $1 AND key IN ({})", placeholders(2, chunk.len()));
         let mut query = sqlx::query(&sql).bind(run_id);
         for key in chunk {
             query = query.bind(key.as_str());
@@ -462,7 +497,8 @@ async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Pa
         }
     }
     for chunk in new_params.chunks(200) {
-        let sql = format!("INSERT INTO params (run_uuid, key, value) VALUES {}", super::row_placeholders(chunk.len(), 3));
+        let sql =
+            format!("INSERT INTO params (run_uuid, key, value) VALUES {}", super::row_placeholders(chunk.len(), 3));
         let mut query = sqlx::query(&sql);
         for param in chunk {
             query = query.bind(run_id).bind(param.key.as_str()).bind(param.value.as_str());
@@ -472,7 +508,13 @@ async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Pa
     Ok(())
 }
 
-async fn insert_model_io(tx: &mut Transaction<'_, Any>, run_id: &str, direction: &str, model_id: &str, step: i64) -> Result<(), StoreError> {
+async fn insert_model_io(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    direction: &str,
+    model_id: &str,
+    step: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO run_model_io (run_uuid, direction, model_id, step) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (run_uuid, direction, model_id) DO UPDATE SET step = excluded.step",

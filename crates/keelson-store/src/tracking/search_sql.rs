@@ -19,8 +19,8 @@
 use crate::backend::{Backend, Store};
 use crate::error::StoreError;
 use keelson_core::search::{
-    CompareOp, DatasetField, ExperimentComparison, ExperimentFilter, ExperimentKey,
-    ExperimentOrderBy, FilterValue, RunAttribute, RunComparison, RunFilter, RunKey, RunOrderBy,
+    CompareOp, DatasetField, ExperimentComparison, ExperimentFilter, ExperimentKey, ExperimentOrderBy, FilterValue,
+    RunAttribute, RunComparison, RunFilter, RunKey, RunOrderBy,
 };
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -43,10 +43,7 @@ pub struct SqlFragment {
 }
 
 /// Binds a fragment's values, in order, after whatever the query has bound already.
-pub fn bind_all<'q>(
-    mut query: Query<'q, Any, AnyArguments<'q>>,
-    binds: &[Bind],
-) -> Query<'q, Any, AnyArguments<'q>> {
+pub fn bind_all<'q>(mut query: Query<'q, Any, AnyArguments<'q>>, binds: &[Bind]) -> Query<'q, Any, AnyArguments<'q>> {
     for bind in binds {
         query = match bind {
             Bind::Text(value) => query.bind(value.clone()),
@@ -74,10 +71,7 @@ pub fn run_filter_sql(
 }
 
 /// An ORDER BY list (without the keywords) over `runs r`, ending with MLflow's tie-breakers.
-pub fn run_order_sql(
-    order: &[RunOrderBy],
-    next_placeholder: &mut usize,
-) -> Result<SqlFragment, StoreError> {
+pub fn run_order_sql(order: &[RunOrderBy], next_placeholder: &mut usize) -> Result<SqlFragment, StoreError> {
     // Ordering never compares patterns, so the backend does not matter here.
     let mut builder = Builder::new(next_placeholder, Backend::Sqlite);
     let mut terms = Vec::new();
@@ -138,10 +132,7 @@ pub fn experiment_order_sql(
         };
         terms.push(format!("{column} {}", direction(order_by.ascending)));
     }
-    if !order
-        .iter()
-        .any(|order_by| order_by.key == ExperimentKey::ExperimentId)
-    {
+    if !order.iter().any(|order_by| order_by.key == ExperimentKey::ExperimentId) {
         terms.push("e.experiment_id DESC".to_string());
     }
     Ok(builder.finish(terms.join(", ")))
@@ -156,17 +147,10 @@ impl Store {
         where_fragment: &SqlFragment,
         order: &SqlFragment,
     ) -> Result<Vec<String>, StoreError> {
-        let sql = format!(
-            "SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {}",
-            where_fragment.sql, order.sql
-        );
+        let sql = format!("SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {}", where_fragment.sql, order.sql);
         let query = bind_all(sqlx::query(&sql), &where_fragment.binds);
-        let rows = bind_all(query, &order.binds)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        let rows = bind_all(query, &order.binds).fetch_all(&self.reader).await?;
+        rows.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
     }
 
     /// Runs `SELECT e.experiment_id FROM experiments e WHERE <filter> ORDER BY <order>`; for tests.
@@ -176,17 +160,11 @@ impl Store {
         where_fragment: &SqlFragment,
         order: &SqlFragment,
     ) -> Result<Vec<i64>, StoreError> {
-        let sql = format!(
-            "SELECT e.experiment_id FROM experiments e WHERE {} ORDER BY {}",
-            where_fragment.sql, order.sql
-        );
+        let sql =
+            format!("SELECT e.experiment_id FROM experiments e WHERE {} ORDER BY {}", where_fragment.sql, order.sql);
         let query = bind_all(sqlx::query(&sql), &where_fragment.binds);
-        let rows = bind_all(query, &order.binds)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|row| row.try_get::<i64, _>(0).map_err(StoreError::from))
-            .collect()
+        let rows = bind_all(query, &order.binds).fetch_all(&self.reader).await?;
+        rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(StoreError::from)).collect()
     }
 }
 
@@ -194,11 +172,7 @@ fn conjunction(conditions: Vec<String>) -> String {
     if conditions.is_empty() {
         return "1 = 1".to_string();
     }
-    conditions
-        .iter()
-        .map(|condition| format!("({condition})"))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+    conditions.iter().map(|condition| format!("({condition})")).collect::<Vec<_>>().join(" AND ")
 }
 
 fn direction(ascending: bool) -> &'static str {
@@ -315,18 +289,11 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(next_placeholder: &'a mut usize, backend: Backend) -> Self {
-        Self {
-            next_placeholder,
-            backend,
-            binds: Vec::new(),
-        }
+        Self { next_placeholder, backend, binds: Vec::new() }
     }
 
     fn finish(self, sql: String) -> SqlFragment {
-        SqlFragment {
-            sql,
-            binds: self.binds,
-        }
+        SqlFragment { sql, binds: self.binds }
     }
 
     /// Records a value and returns its placeholder.
@@ -358,15 +325,7 @@ impl<'a> Builder<'a> {
             ))
         };
         match (op, value) {
-            (
-                CompareOp::Eq
-                | CompareOp::Ne
-                | CompareOp::Lt
-                | CompareOp::Le
-                | CompareOp::Gt
-                | CompareOp::Ge,
-                _,
-            ) => {
+            (CompareOp::Eq | CompareOp::Ne | CompareOp::Lt | CompareOp::Le | CompareOp::Gt | CompareOp::Ge, _) => {
                 let operator = match op {
                     CompareOp::Eq => "=",
                     CompareOp::Ne => "<>",
@@ -384,16 +343,11 @@ impl<'a> Builder<'a> {
                 let placeholder = self.bind(bind);
                 Ok(format!("{column} {operator} {placeholder}"))
             }
-            (CompareOp::Like | CompareOp::ILike, FilterValue::String(pattern))
-                if column_type == ColumnType::Text =>
-            {
+            (CompareOp::Like | CompareOp::ILike, FilterValue::String(pattern)) if column_type == ColumnType::Text => {
                 Ok(self.like(column, pattern, op == CompareOp::Like))
             }
-            (CompareOp::In | CompareOp::NotIn, FilterValue::List(values))
-                if column_type == ColumnType::Text =>
-            {
-                let placeholders: Vec<String> =
-                    values.iter().map(|value| self.bind_text(value)).collect();
+            (CompareOp::In | CompareOp::NotIn, FilterValue::List(values)) if column_type == ColumnType::Text => {
+                let placeholders: Vec<String> = values.iter().map(|value| self.bind_text(value)).collect();
                 Ok(in_list(column, op == CompareOp::NotIn, &placeholders))
             }
             (CompareOp::IsNull, FilterValue::None) => Ok(format!("{column} IS NULL")),
@@ -446,8 +400,7 @@ impl<'a> Builder<'a> {
                     _ => {}
                 }
                 let is_metric = matches!(clause.key, RunKey::Metric(_));
-                let mut condition =
-                    self.predicate(column, column_type, clause.op, &clause.value, &subject)?;
+                let mut condition = self.predicate(column, column_type, clause.op, &clause.value, &subject)?;
                 if is_metric {
                     // NaN is stored as 0 with a flag: it satisfies `!=` and nothing else.
                     condition = if clause.op == CompareOp::Ne {
@@ -472,30 +425,21 @@ impl<'a> Builder<'a> {
                 // Only the inputs that carry a value take part: a NULL context satisfies no
                 // comparison, as in MLflow, which joins on the context input tag.
                 let (column, from) = match field {
-                    DatasetField::Name => (
-                        "ds.name",
-                        "run_dataset_inputs rdi JOIN datasets ds ON ds.dataset_uuid = rdi.dataset_uuid",
-                    ),
-                    DatasetField::Digest => (
-                        "ds.digest",
-                        "run_dataset_inputs rdi JOIN datasets ds ON ds.dataset_uuid = rdi.dataset_uuid",
-                    ),
+                    DatasetField::Name => {
+                        ("ds.name", "run_dataset_inputs rdi JOIN datasets ds ON ds.dataset_uuid = rdi.dataset_uuid")
+                    }
+                    DatasetField::Digest => {
+                        ("ds.digest", "run_dataset_inputs rdi JOIN datasets ds ON ds.dataset_uuid = rdi.dataset_uuid")
+                    }
                     DatasetField::Context => ("rdi.context", "run_dataset_inputs rdi"),
                 };
-                let condition =
-                    self.predicate(column, ColumnType::Text, clause.op, &clause.value, &subject)?;
-                Ok(format!(
-                    "EXISTS (SELECT 1 FROM {from} WHERE rdi.run_uuid = r.run_uuid AND {condition})"
-                ))
+                let condition = self.predicate(column, ColumnType::Text, clause.op, &clause.value, &subject)?;
+                Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE rdi.run_uuid = r.run_uuid AND {condition})"))
             }
         }
     }
 
-    fn run_order_terms(
-        &mut self,
-        order_by: &RunOrderBy,
-        terms: &mut Vec<String>,
-    ) -> Result<(), StoreError> {
+    fn run_order_terms(&mut self, order_by: &RunOrderBy, terms: &mut Vec<String>) -> Result<(), StoreError> {
         let direction = direction(order_by.ascending);
         match &order_by.key {
             RunKey::Metric(key) => {
@@ -513,11 +457,8 @@ impl<'a> Builder<'a> {
                 ));
             }
             RunKey::Param(key) | RunKey::Tag(key) => {
-                let (table, alias) = if matches!(order_by.key, RunKey::Param(_)) {
-                    ("params", "p")
-                } else {
-                    ("tags", "t")
-                };
+                let (table, alias) =
+                    if matches!(order_by.key, RunKey::Param(_)) { ("params", "p") } else { ("tags", "t") };
                 let presence_key = self.bind_text(key);
                 let value_key = self.bind_text(key);
                 terms.push(format!(
@@ -547,28 +488,15 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn experiment_condition(
-        &mut self,
-        clause: &ExperimentComparison,
-    ) -> Result<String, StoreError> {
+    fn experiment_condition(&mut self, clause: &ExperimentComparison) -> Result<String, StoreError> {
         match &clause.key {
-            ExperimentKey::Name => {
-                self.predicate("e.name", ColumnType::Text, clause.op, &clause.value, "name")
+            ExperimentKey::Name => self.predicate("e.name", ColumnType::Text, clause.op, &clause.value, "name"),
+            ExperimentKey::CreationTime => {
+                self.predicate("e.creation_time", ColumnType::Integer, clause.op, &clause.value, "creation_time")
             }
-            ExperimentKey::CreationTime => self.predicate(
-                "e.creation_time",
-                ColumnType::Integer,
-                clause.op,
-                &clause.value,
-                "creation_time",
-            ),
-            ExperimentKey::LastUpdateTime => self.predicate(
-                "e.last_update_time",
-                ColumnType::Integer,
-                clause.op,
-                &clause.value,
-                "last_update_time",
-            ),
+            ExperimentKey::LastUpdateTime => {
+                self.predicate("e.last_update_time", ColumnType::Integer, clause.op, &clause.value, "last_update_time")
+            }
             ExperimentKey::ExperimentId => self.experiment_id_condition(clause),
             ExperimentKey::Tag(key) => {
                 let key_placeholder = self.bind_text(key);
@@ -581,13 +509,8 @@ impl<'a> Builder<'a> {
                     CompareOp::IsNotNull => Ok(format!("EXISTS ({has_key})")),
                     _ => {
                         let subject = format!("tags.`{key}`");
-                        let condition = self.predicate(
-                            "et.value",
-                            ColumnType::Text,
-                            clause.op,
-                            &clause.value,
-                            &subject,
-                        )?;
+                        let condition =
+                            self.predicate("et.value", ColumnType::Text, clause.op, &clause.value, &subject)?;
                         Ok(format!("EXISTS ({has_key} AND {condition})"))
                     }
                 }
@@ -596,10 +519,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Experiment ids are decimal strings in filters and integers in the table.
-    fn experiment_id_condition(
-        &mut self,
-        clause: &ExperimentComparison,
-    ) -> Result<String, StoreError> {
+    fn experiment_id_condition(&mut self, clause: &ExperimentComparison) -> Result<String, StoreError> {
         let parse = |id: &str| {
             id.trim().parse::<i64>().map_err(|_| {
                 StoreError::InvalidArgument(format!(
@@ -619,11 +539,7 @@ impl<'a> Builder<'a> {
                     let id = parse(id)?;
                     placeholders.push(self.bind(Bind::Int(id)));
                 }
-                Ok(in_list(
-                    "e.experiment_id",
-                    clause.op == CompareOp::NotIn,
-                    &placeholders,
-                ))
+                Ok(in_list("e.experiment_id", clause.op == CompareOp::NotIn, &placeholders))
             }
             (op, value) => Err(StoreError::InvalidArgument(format!(
                 "invalid comparison experiment_id {} {}; experiment_id accepts =, !=, IN and \
@@ -679,10 +595,7 @@ mod tests {
     }
 
     fn run_order(clauses: &[&str]) -> Result<SqlFragment, StoreError> {
-        let order: Vec<RunOrderBy> = clauses
-            .iter()
-            .map(|clause| parse_run_order_by(clause).unwrap())
-            .collect();
+        let order: Vec<RunOrderBy> = clauses.iter().map(|clause| parse_run_order_by(clause).unwrap()).collect();
         run_order_sql(&order, &mut 1)
     }
 
@@ -699,9 +612,7 @@ mod tests {
             assert_eq!(next, 3);
         }
         let mut next = 1;
-        let fragment =
-            experiment_filter_sql(&ExperimentFilter::default(), &mut next, Backend::Sqlite)
-                .unwrap();
+        let fragment = experiment_filter_sql(&ExperimentFilter::default(), &mut next, Backend::Sqlite).unwrap();
         assert_eq!((fragment.sql.as_str(), next), ("1 = 1", 1));
     }
 
@@ -770,18 +681,8 @@ mod tests {
                  t.value ILIKE $4))",
                 vec![text("a"), text("X%")],
             ),
-            (
-                "run_id IN ('a', 'b')",
-                Backend::Sqlite,
-                "(r.run_uuid IN ($3, $4))",
-                vec![text("a"), text("b")],
-            ),
-            (
-                "attributes.run_id NOT IN ('a')",
-                Backend::Postgres,
-                "(r.run_uuid NOT IN ($3))",
-                vec![text("a")],
-            ),
+            ("run_id IN ('a', 'b')", Backend::Sqlite, "(r.run_uuid IN ($3, $4))", vec![text("a"), text("b")]),
+            ("attributes.run_id NOT IN ('a')", Backend::Postgres, "(r.run_uuid NOT IN ($3))", vec![text("a")]),
             (
                 "status = 'FINISHED' AND run_name != 'x'",
                 Backend::Sqlite,
@@ -833,14 +734,7 @@ mod tests {
             assert!(!fragment.sql.contains("DROP"), "{}", fragment.sql);
             assert_eq!(fragment.binds.len(), 2);
         }
-        let order = run_order_sql(
-            &[RunOrderBy {
-                key: RunKey::Tag(hostile.into()),
-                ascending: true,
-            }],
-            &mut 1,
-        )
-        .unwrap();
+        let order = run_order_sql(&[RunOrderBy { key: RunKey::Tag(hostile.into()), ascending: true }], &mut 1).unwrap();
         assert!(!order.sql.contains("DROP"), "{}", order.sql);
     }
 
@@ -873,31 +767,13 @@ mod tests {
             (RunKey::Metric("m".into()), CompareOp::Gt, FilterValue::String("x".into())),
             (RunKey::Metric("m".into()), CompareOp::Like, FilterValue::String("x".into())),
             (RunKey::Param("p".into()), CompareOp::Eq, FilterValue::Number(1.0)),
-            (
-                RunKey::Attribute(RunAttribute::StartTime),
-                CompareOp::Eq,
-                FilterValue::String("1".into()),
-            ),
-            (
-                RunKey::Attribute(RunAttribute::StartTime),
-                CompareOp::In,
-                FilterValue::List(vec!["1".into()]),
-            ),
-            (
-                RunKey::Attribute(RunAttribute::Status),
-                CompareOp::Eq,
-                FilterValue::List(vec!["x".into()]),
-            ),
+            (RunKey::Attribute(RunAttribute::StartTime), CompareOp::Eq, FilterValue::String("1".into())),
+            (RunKey::Attribute(RunAttribute::StartTime), CompareOp::In, FilterValue::List(vec!["1".into()])),
+            (RunKey::Attribute(RunAttribute::Status), CompareOp::Eq, FilterValue::List(vec!["x".into()])),
             (RunKey::Dataset(DatasetField::Name), CompareOp::IsNull, FilterValue::None),
         ];
         for (key, op, value) in cases {
-            let filter = RunFilter {
-                clauses: vec![RunComparison {
-                    key: key.clone(),
-                    op,
-                    value: value.clone(),
-                }],
-            };
+            let filter = RunFilter { clauses: vec![RunComparison { key: key.clone(), op, value: value.clone() }] };
             match run_filter_sql(&filter, &mut 1, Backend::Sqlite) {
                 Err(StoreError::InvalidArgument(message)) => {
                     assert!(!message.is_empty(), "{key:?} {op:?} {value:?}")
@@ -909,10 +785,7 @@ mod tests {
 
     #[test]
     fn run_order_ends_with_mlflow_tie_breakers() {
-        assert_eq!(
-            run_order(&[]).unwrap().sql,
-            "r.start_time DESC, r.run_uuid ASC"
-        );
+        assert_eq!(run_order(&[]).unwrap().sql, "r.start_time DESC, r.run_uuid ASC");
         let metric = run_order(&["metrics.acc DESC"]).unwrap();
         assert_eq!(
             metric.sql,
@@ -928,10 +801,7 @@ mod tests {
              $1) THEN 0 ELSE 1 END ASC, (SELECT p.value FROM params p WHERE p.run_uuid = \
              r.run_uuid AND p.key = $2) ASC, r.start_time DESC, r.run_uuid ASC"
         );
-        assert_eq!(
-            run_order(&["created ASC"]).unwrap().sql,
-            "r.start_time ASC, r.run_uuid ASC"
-        );
+        assert_eq!(run_order(&["created ASC"]).unwrap().sql, "r.start_time ASC, r.run_uuid ASC");
         assert_eq!(
             run_order(&["end_time DESC", "status"]).unwrap().sql,
             "CASE WHEN r.end_time IS NULL THEN 1 ELSE 0 END ASC, r.end_time DESC, r.status ASC, \
@@ -942,20 +812,11 @@ mod tests {
     #[test]
     fn run_order_rejects_duplicates_and_datasets() {
         let err = run_order(&["start_time", "created DESC"]).unwrap_err();
-        assert!(
-            err.to_string().contains("attributes.start_time more than once"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("attributes.start_time more than once"), "{err}");
         let err = run_order(&["metrics.a", "metric.a DESC"]).unwrap_err();
         assert!(err.to_string().contains("metrics.`a`"), "{err}");
-        let err = run_order_sql(
-            &[RunOrderBy {
-                key: RunKey::Dataset(DatasetField::Name),
-                ascending: true,
-            }],
-            &mut 1,
-        )
-        .unwrap_err();
+        let err = run_order_sql(&[RunOrderBy { key: RunKey::Dataset(DatasetField::Name), ascending: true }], &mut 1)
+            .unwrap_err();
         assert!(err.to_string().contains("cannot be ordered by datasets.name"), "{err}");
     }
 
@@ -977,15 +838,7 @@ mod tests {
         );
         assert_eq!(
             fragment.binds,
-            vec![
-                text("a%"),
-                Bind::Int(1),
-                Bind::Int(2),
-                Bind::Int(5),
-                text("t"),
-                text("u"),
-                text("v"),
-            ]
+            vec![text("a%"), Bind::Int(1), Bind::Int(2), Bind::Int(5), text("t"), text("u"), text("v"),]
         );
         assert_eq!(next, 9);
 
@@ -1000,32 +853,19 @@ mod tests {
         assert!(err.to_string().contains("invalid experiment ID 'abc'"), "{err}");
 
         let order = |clauses: &[&str]| {
-            let order: Vec<ExperimentOrderBy> = clauses
-                .iter()
-                .map(|clause| parse_experiment_order_by(clause).unwrap())
-                .collect();
+            let order: Vec<ExperimentOrderBy> =
+                clauses.iter().map(|clause| parse_experiment_order_by(clause).unwrap()).collect();
             experiment_order_sql(&order, &mut 1).map(|fragment| fragment.sql)
         };
-        assert_eq!(
-            order(&[]).unwrap(),
-            "e.creation_time DESC, e.experiment_id ASC"
-        );
+        assert_eq!(order(&[]).unwrap(), "e.creation_time DESC, e.experiment_id ASC");
         assert_eq!(
             order(&["name", "last_update_time DESC"]).unwrap(),
             "e.name ASC, e.last_update_time DESC, e.experiment_id DESC"
         );
-        assert_eq!(
-            order(&["experiment_id", "name DESC"]).unwrap(),
-            "e.experiment_id ASC, e.name DESC"
-        );
-        let err = experiment_order_sql(
-            &[ExperimentOrderBy {
-                key: ExperimentKey::Tag("t".into()),
-                ascending: true,
-            }],
-            &mut 1,
-        )
-        .unwrap_err();
+        assert_eq!(order(&["experiment_id", "name DESC"]).unwrap(), "e.experiment_id ASC, e.name DESC");
+        let err =
+            experiment_order_sql(&[ExperimentOrderBy { key: ExperimentKey::Tag("t".into()), ascending: true }], &mut 1)
+                .unwrap_err();
         assert!(err.to_string().contains("cannot be ordered by tag 't'"), "{err}");
     }
 

@@ -35,11 +35,12 @@ impl Store {
     }
 
     pub async fn get_trace(&self, trace_id: &str) -> Result<StoredTrace, StoreError> {
-        let row = sqlx::query("SELECT trace_id, experiment_id, request_time, state, info FROM traces WHERE trace_id = $1")
-            .bind(trace_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("Trace with ID {trace_id} is not found.")))?;
+        let row =
+            sqlx::query("SELECT trace_id, experiment_id, request_time, state, info FROM traces WHERE trace_id = $1")
+                .bind(trace_id)
+                .fetch_optional(&self.reader)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("Trace with ID {trace_id} is not found.")))?;
         trace_from_row(&row)
     }
 

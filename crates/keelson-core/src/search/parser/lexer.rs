@@ -7,9 +7,10 @@
 //!
 //! Quoting: single quotes make a string value; backticks quote a key segment; double quotes
 //! quote a key segment when part of a dotted path and are a string value (or a bare quoted
-//! attribute name such as `"run name"`) otherwise. A doubled quote character inside quotes stands
-//! for itself (`'it''s'`). Backslashes are plain characters, so Windows paths such as
-//! `'C:\data\'` work as they do in MLflow.
+//! attribute name such as `"run name"`) otherwise. A doubled quote character inside quotes
+//! stands for itself (`'it''s'`; MLflow keeps both quotes). Backslashes are plain characters, so
+//! Windows paths such as `'C:\data\'` work as they do in MLflow. A double-quoted entity
+//! (`"params".a`) is accepted like a backticked one, where MLflow rejects it.
 
 use super::SearchSyntaxError;
 
@@ -18,9 +19,15 @@ pub(super) enum TokenKind {
     /// A bare word or a dotted path. Keywords (`AND`, `IN`, `ASC`…) are one-segment paths.
     Path(Vec<Segment>),
     /// A string value in single quotes, or in double quotes when not followed by `.`.
-    Str { value: String, quote: char },
+    Str {
+        value: String,
+        quote: char,
+    },
     /// A numeric literal; `integer` when written without a decimal point or exponent.
-    Number { value: f64, integer: bool },
+    Number {
+        value: f64,
+        integer: bool,
+    },
     /// `=`, `!=`, `<>`, `==`, `<`, `<=`, `>`, `>=`.
     Operator(&'static str),
     LeftParen,
@@ -61,15 +68,19 @@ impl Token {
     pub fn is_keyword(&self, keyword: &str) -> bool {
         self.keyword().as_deref() == Some(keyword)
     }
+
+    /// The token for a message: in single quotes unless it is a quoted string already.
+    pub fn quoted(&self) -> String {
+        if self.text.starts_with(['\'', '"']) {
+            self.text.clone()
+        } else {
+            format!("'{}'", self.text)
+        }
+    }
 }
 
 pub(super) fn tokenize(input: &str) -> Result<Vec<Token>, SearchSyntaxError> {
-    Lexer {
-        input,
-        chars: input.char_indices().collect(),
-        index: 0,
-    }
-    .run()
+    Lexer { input, chars: input.char_indices().collect(), index: 0 }.run()
 }
 
 struct Lexer<'a> {
@@ -96,9 +107,7 @@ impl Lexer<'_> {
     }
 
     fn byte_offset(&self, index: usize) -> usize {
-        self.chars
-            .get(index)
-            .map_or(self.input.len(), |&(offset, _)| offset)
+        self.chars.get(index).map_or(self.input.len(), |&(offset, _)| offset)
     }
 
     fn source(&self, start: usize) -> String {
@@ -114,11 +123,7 @@ impl Lexer<'_> {
             }
             let start = self.index;
             let kind = self.token(c)?;
-            tokens.push(Token {
-                kind,
-                text: self.source(start),
-                position: start + 1,
-            });
+            tokens.push(Token { kind, text: self.source(start), position: start + 1 });
         }
         Ok(tokens)
     }
@@ -133,11 +138,7 @@ impl Lexer<'_> {
             '"' => {
                 let value = self.quoted('"')?;
                 if self.path_continues() {
-                    let first = Segment {
-                        text: value,
-                        quote: Some('"'),
-                        raw: self.source(start),
-                    };
+                    let first = Segment { text: value, quote: Some('"'), raw: self.source(start) };
                     self.path(first)
                 } else {
                     Ok(TokenKind::Str { value, quote: '"' })
@@ -150,8 +151,7 @@ impl Lexer<'_> {
             c if c.is_ascii_digit() => self.number(),
             '.' if self.peek_at(1).is_some_and(|n| n.is_ascii_digit()) => self.number(),
             '-' if self.peek_at(1).is_some_and(|n| n.is_ascii_digit())
-                || (self.peek_at(1) == Some('.')
-                    && self.peek_at(2).is_some_and(|n| n.is_ascii_digit())) =>
+                || (self.peek_at(1) == Some('.') && self.peek_at(2).is_some_and(|n| n.is_ascii_digit())) =>
             {
                 self.number()
             }
@@ -172,10 +172,7 @@ impl Lexer<'_> {
                 Ok(TokenKind::Comma)
             }
             '=' | '!' | '<' | '>' => self.operator(c),
-            other => Err(SearchSyntaxError(format!(
-                "unexpected character '{other}' at position {}",
-                start + 1
-            ))),
+            other => Err(SearchSyntaxError(format!("unexpected character '{other}' at position {}", start + 1))),
         }
     }
 
@@ -198,22 +195,14 @@ impl Lexer<'_> {
         match self.peek() {
             Some(quote) if is_quote(quote) => {
                 let text = self.quoted(quote)?;
-                Ok(Segment {
-                    text,
-                    quote: Some(quote),
-                    raw: self.source(start),
-                })
+                Ok(Segment { text, quote: Some(quote), raw: self.source(start) })
             }
             _ => {
                 while self.peek().is_some_and(is_word_char) {
                     self.index += 1;
                 }
                 let text = self.source(start);
-                Ok(Segment {
-                    raw: text.clone(),
-                    text,
-                    quote: None,
-                })
+                Ok(Segment { raw: text.clone(), text, quote: None })
             }
         }
     }
@@ -282,12 +271,9 @@ impl Lexer<'_> {
             )));
         }
         let text = self.source(start);
-        let value = text.parse::<f64>().map_err(|_| {
-            SearchSyntaxError(format!(
-                "invalid number '{text}' at position {}",
-                start + 1
-            ))
-        })?;
+        let value = text
+            .parse::<f64>()
+            .map_err(|_| SearchSyntaxError(format!("invalid number '{text}' at position {}", start + 1)))?;
         Ok(TokenKind::Number { value, integer })
     }
 
@@ -309,10 +295,7 @@ impl Lexer<'_> {
             ('>', Some('=')) => (">=", 2),
             ('>', _) => (">", 1),
             _ => {
-                return Err(SearchSyntaxError(format!(
-                    "unexpected character '{first}' at position {}",
-                    self.index + 1
-                )))
+                return Err(SearchSyntaxError(format!("unexpected character '{first}' at position {}", self.index + 1)))
             }
         };
         self.index += width;
@@ -325,11 +308,7 @@ mod tests {
     use super::*;
 
     fn kinds(input: &str) -> Vec<TokenKind> {
-        tokenize(input)
-            .unwrap()
-            .into_iter()
-            .map(|token| token.kind)
-            .collect()
+        tokenize(input).unwrap().into_iter().map(|token| token.kind).collect()
     }
 
     fn path(parts: &[(&str, Option<char>)]) -> TokenKind {
@@ -355,20 +334,11 @@ mod tests {
             vec![
                 path(&[("metrics", None), ("acc", None)]),
                 TokenKind::Operator(">="),
-                TokenKind::Number {
-                    value: 1.0,
-                    integer: true
-                },
+                TokenKind::Number { value: 1.0, integer: true },
             ]
         );
-        assert_eq!(
-            kinds("tags.mlflow.runName"),
-            vec![path(&[("tags", None), ("mlflow", None), ("runName", None)])]
-        );
-        assert_eq!(
-            kinds("metrics.1st"),
-            vec![path(&[("metrics", None), ("1st", None)])]
-        );
+        assert_eq!(kinds("tags.mlflow.runName"), vec![path(&[("tags", None), ("mlflow", None), ("runName", None)])]);
+        assert_eq!(kinds("metrics.1st"), vec![path(&[("metrics", None), ("1st", None)])]);
         assert_eq!(
             kinds("params.`my key` `params`.\"a.b\" metrics.'x y'"),
             vec![
@@ -377,10 +347,7 @@ mod tests {
                 path(&[("metrics", None), ("x y", Some('\''))]),
             ]
         );
-        assert_eq!(
-            kinds("metrics.ünï"),
-            vec![path(&[("metrics", None), ("ünï", None)])]
-        );
+        assert_eq!(kinds("metrics.ünï"), vec![path(&[("metrics", None), ("ünï", None)])]);
     }
 
     #[test]
@@ -388,22 +355,10 @@ mod tests {
         assert_eq!(
             kinds(r#"'a b' "c" 'it''s' 'C:\data\'"#),
             vec![
-                TokenKind::Str {
-                    value: "a b".into(),
-                    quote: '\''
-                },
-                TokenKind::Str {
-                    value: "c".into(),
-                    quote: '"'
-                },
-                TokenKind::Str {
-                    value: "it's".into(),
-                    quote: '\''
-                },
-                TokenKind::Str {
-                    value: r"C:\data\".into(),
-                    quote: '\''
-                },
+                TokenKind::Str { value: "a b".into(), quote: '\'' },
+                TokenKind::Str { value: "c".into(), quote: '"' },
+                TokenKind::Str { value: "it's".into(), quote: '\'' },
+                TokenKind::Str { value: r"C:\data\".into(), quote: '\'' },
             ]
         );
         let err = tokenize("params.a = 'open").unwrap_err();
@@ -427,11 +382,7 @@ mod tests {
             ("2e+2", 200.0, false),
         ];
         for &(input, value, integer) in cases {
-            assert_eq!(
-                kinds(input),
-                vec![TokenKind::Number { value, integer }],
-                "{input}"
-            );
+            assert_eq!(kinds(input), vec![TokenKind::Number { value, integer }], "{input}");
         }
         for bad in ["1_000", "0x10", "1e", "5..", "1abc", "1.2.3"] {
             let err = tokenize(bad).unwrap_err();

@@ -31,7 +31,11 @@ pub fn routes(state: AppState) -> Routes {
     routes
 }
 
-async fn upload(State(state): State<AppState>, Path(path): Path<String>, request: Request) -> Result<Json<Value>, ApiError> {
+async fn upload(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     let key = state.tracking.artifact_key(&path)?;
     let body = request.into_body().into_data_stream().map_err(std::io::Error::other);
     state.tracking.artifacts().put_stream(&key, Box::pin(body)).await?;

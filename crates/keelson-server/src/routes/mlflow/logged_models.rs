@@ -128,7 +128,10 @@ async fn set_tags(
     Ok(empty())
 }
 
-async fn delete_tag(State(state): State<AppState>, Path((model_id, key)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn delete_tag(
+    State(state): State<AppState>,
+    Path((model_id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     state.tracking.delete_logged_model_tag(&model_id, &key).await?;
     Ok(empty())
 }

@@ -37,10 +37,7 @@ pub fn routes(state: AppState) -> Routes {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// `run_id`, or its deprecated alias `run_uuid`.
@@ -54,7 +51,10 @@ struct RunRef {
 
 impl RunRef {
     fn id(self) -> Result<String, ApiError> {
-        self.run_id.filter(|s| !s.is_empty()).or(self.run_uuid.filter(|s| !s.is_empty())).ok_or_else(|| missing("run_id"))
+        self.run_id
+            .filter(|s| !s.is_empty())
+            .or(self.run_uuid.filter(|s| !s.is_empty()))
+            .ok_or_else(|| missing("run_id"))
     }
 }
 
@@ -193,7 +193,8 @@ struct KeyValueRequest {
 
 async fn log_param(State(state): State<AppState>, Rpc(req): Rpc<KeyValueRequest>) -> Result<Json<Value>, ApiError> {
     let run_id = req.run.id()?;
-    let param = Param { key: req.key.ok_or_else(|| missing("key"))?, value: req.value.ok_or_else(|| missing("value"))? };
+    let param =
+        Param { key: req.key.ok_or_else(|| missing("key"))?, value: req.value.ok_or_else(|| missing("value"))? };
     state.tracking.log_param(&run_id, &param).await?;
     Ok(empty())
 }
@@ -315,7 +316,10 @@ struct MetricHistoryRequest {
     page_token: Option<String>,
 }
 
-async fn metric_history(State(state): State<AppState>, Rpc(req): Rpc<MetricHistoryRequest>) -> Result<Json<Value>, ApiError> {
+async fn metric_history(
+    State(state): State<AppState>,
+    Rpc(req): Rpc<MetricHistoryRequest>,
+) -> Result<Json<Value>, ApiError> {
     let run_id = req.run.id()?;
     let key = req.metric_key.ok_or_else(|| missing("metric_key"))?;
     let page = state
@@ -355,7 +359,10 @@ struct BulkIntervalRequest {
     max_results: Option<i64>,
 }
 
-async fn metric_history_bulk(State(state): State<AppState>, Rpc(req): Rpc<BulkIntervalRequest>) -> Result<Json<Value>, ApiError> {
+async fn metric_history_bulk(
+    State(state): State<AppState>,
+    Rpc(req): Rpc<BulkIntervalRequest>,
+) -> Result<Json<Value>, ApiError> {
     let key = req.metric_key.ok_or_else(|| missing("metric_key"))?;
     let metrics = state
         .tracking

@@ -37,11 +37,7 @@ struct StartRequest {
 }
 
 async fn start(State(state): State<AppState>, Rpc(req): Rpc<StartRequest>) -> Result<Json<Value>, ApiError> {
-    let info = req
-        .trace
-        .get("trace_info")
-        .cloned()
-        .ok_or_else(|| super::experiments::missing("trace.trace_info"))?;
+    let info = req.trace.get("trace_info").cloned().ok_or_else(|| super::experiments::missing("trace.trace_info"))?;
     let info = state.tracking.start_trace(info, now_ms()).await?;
     Ok(Json(json!({ "trace": { "trace_info": info } })))
 }
@@ -66,7 +62,8 @@ struct SearchRequest {
 async fn search(State(state): State<AppState>, Rpc(req): Rpc<SearchRequest>) -> Result<Json<Value>, ApiError> {
     let mut experiment_ids = req.experiment_ids;
     for location in &req.locations {
-        if let Some(id) = location.get("mlflow_experiment").and_then(|e| e.get("experiment_id")).and_then(Value::as_str) {
+        if let Some(id) = location.get("mlflow_experiment").and_then(|e| e.get("experiment_id")).and_then(Value::as_str)
+        {
             experiment_ids.push(id.to_string());
         }
     }

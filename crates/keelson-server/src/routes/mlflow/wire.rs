@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 pub struct Rpc<T>(pub T);
 
 /// Fields that are repeated in MLflow's protos and so become lists in query strings.
-const REPEATED_FIELDS: &[&str] = &["experiment_ids", "order_by", "run_ids", "tags", "datasets", "models", "trace_ids", "request_ids"];
+const REPEATED_FIELDS: &[&str] =
+    &["experiment_ids", "order_by", "run_ids", "tags", "datasets", "models", "trace_ids", "request_ids"];
 
 impl<T, S> FromRequest<S> for Rpc<T>
 where
@@ -57,7 +58,8 @@ where
         if !value.is_object() {
             return Err(ApiError::new(ErrorCode::MalformedRequest, "request body must be a JSON object"));
         }
-        let parsed = serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+        let parsed =
+            serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
         Ok(Rpc(parsed))
     }
 }
