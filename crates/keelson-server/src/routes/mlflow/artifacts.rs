@@ -10,7 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::TryStreamExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use keelson_core::auth::{Permission, ResourceKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,7 +26,16 @@ pub fn routes(state: AppState) -> Routes {
             .streaming(Method::PUT, &format!("{prefix}/artifacts/{{*path}}"), write, upload)
             .get(&format!("{prefix}/artifacts/{{*path}}"), read, download)
             .delete(&format!("{prefix}/artifacts/{{*path}}"), write, delete)
-            .get(&format!("{prefix}/artifacts"), read, list);
+            .get(&format!("{prefix}/artifacts"), read, list)
+            .post(&format!("{prefix}/mpu/create/{{*path}}"), write, mpu_create)
+            .streaming(
+                Method::PUT,
+                &format!("{prefix}/mpu/upload/{{upload_id}}/{{part_number}}"),
+                write,
+                mpu_upload_part,
+            )
+            .post(&format!("{prefix}/mpu/complete/{{*path}}"), write, mpu_complete)
+            .post(&format!("{prefix}/mpu/abort/{{*path}}"), write, mpu_abort);
     }
     routes
 }
@@ -108,4 +117,186 @@ async fn list(State(state): State<AppState>, Rpc(req): Rpc<ListRequest>) -> Resu
 
 fn basename(key: &str) -> &str {
     key.trim_end_matches('/').rsplit('/').next().unwrap_or(key)
+}
+
+// ---- multipart upload (mlflow_artifacts.proto: CreateMultipartUpload, Complete…, Abort…) ----
+//
+// MLflow hands clients presigned cloud URLs for parts; Keelson hands out URLs on itself, stages
+// each part as an object, and on completion streams the parts, in order, into the final object.
+
+/// Staging area for parts, outside the proxied tree so listings never show it.
+const MPU_STAGING: &str = "mlflow-mpu";
+/// Largest number of parts one upload may have (S3's limit).
+const MAX_PARTS: i64 = 10_000;
+
+fn staging_key(upload_id: &str, name: &str) -> Result<keelson_artifacts::ArtifactKey, ApiError> {
+    if uuid::Uuid::parse_str(upload_id).is_err() {
+        return Err(ApiError::invalid(format!("invalid upload_id `{upload_id}`")));
+    }
+    Ok(keelson_artifacts::ArtifactKey::parse(&format!("{MPU_STAGING}/{upload_id}/{name}"))?)
+}
+
+/// Where the file lands: the endpoint's artifact directory plus the local file's name.
+fn target_path(artifact_dir: &str, local_file: &str) -> Result<String, ApiError> {
+    let name = local_file
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid(format!("path `{local_file}` does not name a file")))?;
+    Ok(format!("{}/{name}", artifact_dir.trim_end_matches('/')))
+}
+
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+#[derive(Deserialize)]
+struct MpuCreate {
+    #[serde(default, deserialize_with = "opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "super::wire::opt_i64")]
+    num_parts: Option<i64>,
+}
+
+async fn mpu_create(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+    Rpc(req): Rpc<MpuCreate>,
+) -> Result<Json<Value>, ApiError> {
+    let local = req.path.ok_or_else(|| super::experiments::missing("path"))?;
+    let num_parts = req.num_parts.unwrap_or(1);
+    if !(1..=MAX_PARTS).contains(&num_parts) {
+        return Err(ApiError::invalid(format!("num_parts {num_parts} is out of range; expected 1..={MAX_PARTS}")));
+    }
+    let target = target_path(&path, &local)?;
+    state.tracking.artifact_key(&target)?;
+    let upload_id = uuid::Uuid::new_v4().to_string();
+    state.tracking.artifacts().put_bytes(&staging_key(&upload_id, "target")?, bytes::Bytes::from(target)).await?;
+    let base = base_url(&headers);
+    let credentials: Vec<Value> = (1..=num_parts)
+        .map(|part| {
+            json!({
+                "url": format!("{base}/api/2.0/mlflow-artifacts/mpu/upload/{upload_id}/{part}"),
+                "part_number": part,
+                "headers": {},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "upload_id": upload_id, "credentials": credentials })))
+}
+
+async fn mpu_upload_part(
+    State(state): State<AppState>,
+    Path((upload_id, part_number)): Path<(String, i64)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !(1..=MAX_PARTS).contains(&part_number) {
+        return Err(ApiError::invalid(format!("part_number {part_number} is out of range")));
+    }
+    let store = state.tracking.artifacts();
+    store.head(&staging_key(&upload_id, "target")?).await.map_err(|_| unknown_upload(&upload_id))?;
+    let body = request.into_body().into_data_stream().map_err(std::io::Error::other);
+    let outcome =
+        store.put_stream(&staging_key(&upload_id, &format!("part-{part_number:05}"))?, Box::pin(body)).await?;
+    Ok(([(header::ETAG, format!("\"{}\"", outcome.sha256))], empty()).into_response())
+}
+
+fn unknown_upload(upload_id: &str) -> ApiError {
+    ApiError::new(crate::error::ErrorCode::ResourceDoesNotExist, format!("no multipart upload with id `{upload_id}`"))
+}
+
+#[derive(Deserialize)]
+struct MpuPart {
+    #[serde(deserialize_with = "super::wire::opt_i64")]
+    part_number: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct MpuComplete {
+    #[serde(default, deserialize_with = "opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    upload_id: Option<String>,
+    #[serde(default)]
+    parts: Vec<MpuPart>,
+}
+
+async fn staged_target(state: &AppState, upload_id: &str, path: &str, local: &str) -> Result<String, ApiError> {
+    let stored = state
+        .tracking
+        .artifacts()
+        .get_bytes(&staging_key(upload_id, "target")?)
+        .await
+        .map_err(|_| unknown_upload(upload_id))?;
+    let target = target_path(path, local)?;
+    if stored.as_ref() != target.as_bytes() {
+        return Err(ApiError::invalid(format!("upload `{upload_id}` was created for another path")));
+    }
+    Ok(target)
+}
+
+async fn mpu_complete(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    Rpc(req): Rpc<MpuComplete>,
+) -> Result<Json<Value>, ApiError> {
+    let local = req.path.ok_or_else(|| super::experiments::missing("path"))?;
+    let upload_id = req.upload_id.ok_or_else(|| super::experiments::missing("upload_id"))?;
+    let target = staged_target(&state, &upload_id, &path, &local).await?;
+    let mut numbers: Vec<i64> = req.parts.iter().filter_map(|p| p.part_number).collect();
+    numbers.sort_unstable();
+    if numbers.is_empty() || numbers.iter().enumerate().any(|(i, n)| *n != i as i64 + 1) {
+        return Err(ApiError::invalid("parts must be numbered 1..N without gaps"));
+    }
+    let store = state.tracking.artifacts().clone();
+    let mut keys = Vec::with_capacity(numbers.len());
+    for n in &numbers {
+        let key = staging_key(&upload_id, &format!("part-{n:05}"))?;
+        store.head(&key).await.map_err(|_| ApiError::invalid(format!("part {n} was never uploaded")))?;
+        keys.push(key);
+    }
+    // Parts are read one after another as the final object is written: memory stays at one chunk.
+    let chained = concatenate(store.clone(), keys);
+    store.put_stream(&state.tracking.artifact_key(&target)?, chained).await?;
+    store.delete_prefix(&keelson_artifacts::ArtifactKey::parse(&format!("{MPU_STAGING}/{upload_id}"))?).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct MpuAbort {
+    #[serde(default, deserialize_with = "opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    upload_id: Option<String>,
+}
+
+async fn mpu_abort(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    Rpc(req): Rpc<MpuAbort>,
+) -> Result<Json<Value>, ApiError> {
+    let local = req.path.ok_or_else(|| super::experiments::missing("path"))?;
+    let upload_id = req.upload_id.ok_or_else(|| super::experiments::missing("upload_id"))?;
+    staged_target(&state, &upload_id, &path, &local).await?;
+    let staging = keelson_artifacts::ArtifactKey::parse(&format!("{MPU_STAGING}/{upload_id}"))?;
+    state.tracking.artifacts().delete_prefix(&staging).await?;
+    Ok(empty())
+}
+
+/// The objects under `keys`, read in order as one stream.
+fn concatenate(
+    store: keelson_artifacts::ArtifactStore,
+    keys: Vec<keelson_artifacts::ArtifactKey>,
+) -> futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>> {
+    futures::stream::iter(keys)
+        .then(move |key| {
+            let store = store.clone();
+            async move { store.get(&key).await.map(|reader| reader.into_stream()) }.boxed()
+        })
+        .try_flatten()
+        .map_err(std::io::Error::other)
+        .boxed()
 }
