@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use keelson_core::clock::{Clock, ManualClock};
+use keelson_core::clock::Clock;
 use keelson_core::jobs::{JobStatus, NewJob, RetryPolicy};
 use keelson_store::jobs::{FailureMode, JobFilter};
 use keelson_store::worker::{HandlerRegistry, JobFailure, JobHandler, Worker, WorkerOptions};
@@ -14,68 +14,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-struct TestDb {
-    url: String,
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
+mod common;
 
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/keelson.db", dir.path().display());
-        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self { url, store, _dir: Some(dir) }
-    }
+use common::TestDb;
 
-    /// A fresh schema per test keeps parallel tests apart on one database.
-    async fn postgres() -> Self {
-        let base = std::env::var("KEELSON_TEST_DATABASE_URL")
-            .expect("KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests");
-        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, &StoreOptions::default()).await.unwrap();
-        admin.execute_for_tests(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-        admin.close().await;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
-        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self { url, store, _dir: None }
-    }
-
-    /// Another connection pool on the same database, as another process would have.
-    async fn second_store(&self) -> Store {
-        Store::open(&self.url, &StoreOptions::default()).await.unwrap()
-    }
-
-    fn with_clock(&self, start: i64) -> (Store, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new(start));
-        (self.store.clone().with_clock(clock.clone()), clock)
-    }
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs KEELSON_TEST_DATABASE_URL; scripts/test runs it"]
-                async fn $name() {
-                    super::$name(super::TestDb::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+both_backends!(
     migrations_are_recorded_and_idempotent,
     newer_schema_is_refused,
     ping_answers,

@@ -7,57 +7,11 @@
 
 use keelson_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use keelson_store::tracking::search_sql::{experiment_filter_sql, experiment_order_sql, run_filter_sql, run_order_sql};
-use keelson_store::{Store, StoreOptions};
+use keelson_store::Store;
 
-struct TestDb {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
+mod common;
 
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/keelson.db", dir.path().display());
-        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self { store, _dir: Some(dir) }
-    }
-
-    /// A fresh schema per test keeps parallel tests apart on one database.
-    async fn postgres() -> Self {
-        let base = std::env::var("KEELSON_TEST_DATABASE_URL")
-            .expect("KEELSON_TEST_DATABASE_URL must point at a PostgreSQL database for these tests");
-        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, &StoreOptions::default()).await.unwrap();
-        admin.execute_for_tests(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-        admin.close().await;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
-        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        Self { store, _dir: None }
-    }
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs KEELSON_TEST_DATABASE_URL; scripts/test runs it"]
-                async fn $name() {
-                    super::$name(super::TestDb::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
+use common::TestDb;
 
 both_backends!(
     run_filters_select_mlflow_matches,

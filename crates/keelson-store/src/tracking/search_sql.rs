@@ -296,9 +296,14 @@ impl<'a> Builder<'a> {
         SqlFragment { sql, binds: self.binds }
     }
 
-    /// Records a value and returns its placeholder.
+    /// Records a value and returns its placeholder. Doubles get an explicit cast: PostgreSQL
+    /// connections cache prepared statements by SQL text, and the same text once prepared with
+    /// an integer parameter would otherwise read a double's bytes as an integer.
     fn bind(&mut self, value: Bind) -> String {
-        let placeholder = format!("${}", *self.next_placeholder);
+        let placeholder = match value {
+            Bind::Float(_) => format!("CAST(${} AS DOUBLE PRECISION)", *self.next_placeholder),
+            _ => format!("${}", *self.next_placeholder),
+        };
         *self.next_placeholder += 1;
         self.binds.push(value);
         placeholder
@@ -624,14 +629,14 @@ mod tests {
                 "metrics.acc > 0.5",
                 Backend::Sqlite,
                 "(EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_uuid = r.run_uuid AND \
-                 lm.key = $3 AND lm.value > $4 AND lm.is_nan = 0))",
+                 lm.key = $3 AND lm.value > CAST($4 AS DOUBLE PRECISION) AND lm.is_nan = 0))",
                 vec![text("acc"), Bind::Float(0.5)],
             ),
             (
                 "metrics.acc != 1",
                 Backend::Postgres,
                 "(EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_uuid = r.run_uuid AND \
-                 lm.key = $3 AND (lm.value <> $4 OR lm.is_nan = 1)))",
+                 lm.key = $3 AND (lm.value <> CAST($4 AS DOUBLE PRECISION) OR lm.is_nan = 1)))",
                 vec![text("acc"), Bind::Float(1.0)],
             ),
             (
@@ -692,7 +697,7 @@ mod tests {
             (
                 "start_time >= 1700000000000 AND end_time < 5.5",
                 Backend::Sqlite,
-                "(r.start_time >= $3) AND (r.end_time < $4)",
+                "(r.start_time >= $3) AND (r.end_time < CAST($4 AS DOUBLE PRECISION))",
                 vec![Bind::Int(1_700_000_000_000), Bind::Float(5.5)],
             ),
             (
