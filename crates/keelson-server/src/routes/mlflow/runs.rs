@@ -282,7 +282,19 @@ struct SearchRunsRequest {
     page_token: Option<String>,
 }
 
-async fn search(State(state): State<AppState>, Rpc(req): Rpc<SearchRunsRequest>) -> Result<Json<Value>, ApiError> {
+/// SearchRuns.Response, serialised straight from the runs (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct SearchRunsResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runs: Vec<keelson_core::tracking::Run>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Rpc(req): Rpc<SearchRunsRequest>,
+) -> Result<Json<SearchRunsResponse>, ApiError> {
     let page = state
         .tracking
         .search_runs(
@@ -294,14 +306,7 @@ async fn search(State(state): State<AppState>, Rpc(req): Rpc<SearchRunsRequest>)
             req.page_token.filter(|t| !t.is_empty()),
         )
         .await?;
-    let mut body = json!({});
-    if !page.items.is_empty() {
-        body["runs"] = json!(page.items);
-    }
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    Ok(Json(SearchRunsResponse { runs: page.items, next_page_token: page.next_page_token }))
 }
 
 #[derive(Deserialize)]
@@ -316,33 +321,53 @@ struct MetricHistoryRequest {
     page_token: Option<String>,
 }
 
+/// A Metric message of GetMetricHistory.Response.
+#[derive(serde::Serialize)]
+struct HistoryPoint<'a> {
+    key: &'a str,
+    #[serde(serialize_with = "keelson_core::tracking::serialize_double")]
+    value: f64,
+    timestamp: i64,
+    step: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_digest: Option<&'a str>,
+}
+
 async fn metric_history(
     State(state): State<AppState>,
     Rpc(req): Rpc<MetricHistoryRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let run_id = req.run.id()?;
     let key = req.metric_key.ok_or_else(|| missing("metric_key"))?;
     let page = state
         .tracking
         .get_metric_history(&run_id, &key, req.max_results, req.page_token.as_deref().filter(|t| !t.is_empty()))
         .await?;
-    let metrics: Vec<Value> = page
+    #[derive(serde::Serialize)]
+    struct Response<'a> {
+        metrics: Vec<HistoryPoint<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_page_token: Option<&'a str>,
+    }
+    let metrics = page
         .items
         .iter()
-        .map(|m| {
-            let mut value = json!(m);
-            // GetMetricHistory's Metric messages carry no run_id on the wire.
-            if let Some(object) = value.as_object_mut() {
-                object.remove("run_id");
-            }
-            value
+        .map(|m| HistoryPoint {
+            key: &m.key,
+            value: m.value,
+            timestamp: m.timestamp,
+            step: m.step,
+            model_id: m.model_id.as_deref(),
+            dataset_name: m.dataset_name.as_deref(),
+            dataset_digest: m.dataset_digest.as_deref(),
         })
         .collect();
-    let mut body = json!({ "metrics": metrics });
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    let body = Response { metrics, next_page_token: page.next_page_token.as_deref() };
+    Ok(axum::response::IntoResponse::into_response(Json(body)))
 }
 
 #[derive(Deserialize)]
