@@ -28,9 +28,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar, Iterator, Sequence
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -99,7 +101,9 @@ def backend_args(backend: str) -> tuple[list[str], Callable[[], None]]:
         psql(base, f"CREATE SCHEMA {schema}")
         separator = "&" if "?" in base else "?"
         url = f"{base}{separator}options[search_path]={schema}"
-        return ["--database-url", url], lambda: psql(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        return ["--database-url", url], lambda: psql(
+            base, f"DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )
     raise ValueError(f"unknown test backend {backend!r}")
 
 
@@ -113,7 +117,7 @@ def read_log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 @dataclass
 class KeelsonServer:
-    # True for the real `mlflow server` that KEELSON_TEST_REFERENCE_MLFLOW=1 puts in keelson's place.
+    # True for the real `mlflow server` KEELSON_TEST_REFERENCE_MLFLOW=1 puts in keelson's place.
     reference: ClassVar[bool] = False
 
     url: str
@@ -123,10 +127,13 @@ class KeelsonServer:
     backend: str = "sqlite"
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     cleanup: Callable[[], None] = field(default=lambda: None, repr=False)
+    # (method, path) of each request a test sent itself, to tell them from the MLflow client's.
+    sent: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """`requests` against this server with a default timeout; `path` starts with '/'."""
         kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
+        self.sent.append((method.upper(), path.split("?", 1)[0]))
         return self.session.request(method, self.url + path, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
@@ -316,23 +323,32 @@ def start_reference_mlflow(workdir: Path) -> MlflowReferenceServer:
     raise AssertionError("unreachable")
 
 
-# `... INFO:     127.0.0.1:43830 - "GET /api/2.0/mlflow/experiments/get?experiment_id=0 HTTP/1.1" 200`
+# `... INFO: 127.0.0.1:43830 - "GET /api/2.0/mlflow/experiments/get?experiment_id=0 HTTP/1.1" 200`
 ACCESS_LOG_LINE = re.compile(r'"([A-Z]+) (/[^ "?]*)(?:\?[^ "]*)? HTTP/[0-9.]+" (\d{3})')
 RECORDED_REQUESTS: list[dict] = []
 
 
 def record_requests(server: KeelsonServer, module: str, log_offset: int) -> None:
-    """Remember (method, path, status) of each request in the access log after `log_offset`."""
+    """Remember (method, path, status) of each request in the access log after `log_offset`,
+    and whether the test sent it with `requests` ("test") or the MLflow client did ("client")."""
     with open(server.log_path, "rb") as log:
         log.seek(log_offset)
         text = log.read().decode(errors="replace")
+    # Compared percent-decoded: uvicorn logs its own re-encoding of the path.
+    by_test = Counter((method, unquote(path)) for method, path in server.sent)
+    server.sent.clear()
     for line in text.splitlines():
         match = ACCESS_LOG_LINE.search(line)
-        if match and match.group(2) != "/health":
-            method, path, status = match.groups()
-            RECORDED_REQUESTS.append(
-                {"method": method, "path": path, "status": int(status), "module": module}
-            )
+        if not match or match.group(2) == "/health":
+            continue
+        method, path, status = match.groups()
+        sender = "client"
+        if by_test[(method, unquote(path))] > 0:
+            by_test[(method, unquote(path))] -= 1
+            sender = "test"
+        RECORDED_REQUESTS.append(
+            {"method": method, "path": path, "status": int(status), "module": module, "by": sender}
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -372,6 +388,7 @@ def mlflow_tracking(request, tmp_path_factory) -> Iterator[KeelsonServer]:
     else:
         server = start_server(tmp_path_factory.mktemp(f"keelson-mlflow-{target}"), target)
     log_offset = server.log_path.stat().st_size
+    server.sent.clear()
     previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
     with pytest.MonkeyPatch.context() as patch:
         # A failing server must fail the test at once, not after minutes of client retries.

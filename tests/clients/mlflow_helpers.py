@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -30,3 +34,47 @@ def assert_rest_error(response: requests.Response, status: int, error_code: str)
     assert body.get("error_code") == error_code, body
     assert isinstance(body.get("message"), str) and body["message"], body
     return body
+
+
+# --- MLFLOW_ENDPOINTS.md ------------------------------------------------------------------------
+
+ENDPOINT_PLACEHOLDERS = [
+    (re.compile(r"^(/api/2\.0/mlflow-artifacts/artifacts)/.+"), r"\1/{artifact_path}"),
+    (re.compile(r"/m-[0-9a-f]{32}"), "/{model_id}"),
+    (re.compile(r"/tr-[0-9a-f]{32}"), "/{trace_id}"),
+]
+
+
+def endpoint_template(path: str) -> str:
+    for pattern, replacement in ENDPOINT_PLACEHOLDERS:
+        path = pattern.sub(replacement, path)
+    return path
+
+
+def endpoints_table(records: list[dict]) -> str:
+    """A Markdown table of the distinct (method, path) the reference server saw, from the JSON
+    that KEELSON_TEST_RECORD_ENDPOINTS=<file> makes conftest.py write."""
+    rows: dict[tuple[str, str], dict] = {}
+    for record in records:
+        key = (record["method"], endpoint_template(record["path"]))
+        row = rows.setdefault(key, {"client": 0, "test": 0, "statuses": set(), "modules": set()})
+        row[record["by"]] += 1
+        row["statuses"].add(record["status"])
+        row["modules"].add(record["module"].removeprefix("test_mlflow_"))
+    lines = [
+        "| method | path | calls by the client | by the tests' own `requests` | statuses seen "
+        "| test modules |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for (method, path), row in sorted(rows.items(), key=lambda item: (item[0][1], item[0][0])):
+        statuses = ", ".join(str(s) for s in sorted(row["statuses"]))
+        modules = ", ".join(sorted(row["modules"]))
+        lines.append(
+            f"| {method} | `{path}` | {row['client']} | {row['test']} | {statuses} | {modules} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    # python tests/clients/mlflow_helpers.py recorded.json  -> the table for MLFLOW_ENDPOINTS.md
+    print(endpoints_table(json.loads(Path(sys.argv[1]).read_text())), end="")

@@ -166,7 +166,10 @@ def test_wire_list_and_download(client, run_id, mlflow_tracking, tmp_path):
         "PUT", f"{ARTIFACTS_API}/{proxy_path(client, run_id, 'wire/put.bin')}", data=b"\x00\x01\x02"
     )
     assert uploaded.status_code == 200, uploaded.text
-    assert {f.path for f in client.list_artifacts(run_id, "wire")} == {"wire/wire.txt", "wire/put.bin"}
+    assert {f.path for f in client.list_artifacts(run_id, "wire")} == {
+        "wire/wire.txt",
+        "wire/put.bin",
+    }
 
 
 def test_delete_artifacts(client, run_id, mlflow_tracking, tmp_path):

@@ -58,14 +58,18 @@ def test_malformed_json_body(mlflow_tracking, body):
 
 
 def test_missing_content_type_is_invalid_parameter_value(mlflow_tracking, run_id):
-    response = mlflow_tracking.post(f"{API}/runs/log-batch", data=b'{"run_id": "%s"}' % run_id.encode())
+    response = mlflow_tracking.post(
+        f"{API}/runs/log-batch", data=b'{"run_id": "%s"}' % run_id.encode()
+    )
     assert_rest_error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
 def test_wrong_field_type_is_invalid_parameter_value(mlflow_tracking, run_id):
     response = mlflow_tracking.post(f"{API}/runs/log-batch", json={"run_id": 5})
     assert_rest_error(response, 400, "INVALID_PARAMETER_VALUE")
-    response = mlflow_tracking.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": "x"})
+    response = mlflow_tracking.post(
+        f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": "x"}
+    )
     assert_rest_error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
@@ -83,11 +87,17 @@ def test_missing_required_field_is_invalid_parameter_value(mlflow_tracking, run_
 
 
 def test_unknown_experiment_is_404(mlflow_tracking, client):
-    response = mlflow_tracking.get(f"{API}/experiments/get", params={"experiment_id": UNKNOWN_EXPERIMENT})
+    response = mlflow_tracking.get(
+        f"{API}/experiments/get", params={"experiment_id": UNKNOWN_EXPERIMENT}
+    )
     assert_rest_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
-    response = mlflow_tracking.get(f"{API}/experiments/get-by-name", params={"experiment_name": unique("nope")})
+    response = mlflow_tracking.get(
+        f"{API}/experiments/get-by-name", params={"experiment_name": unique("nope")}
+    )
     assert_rest_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
-    response = mlflow_tracking.post(f"{API}/runs/create", json={"experiment_id": UNKNOWN_EXPERIMENT})
+    response = mlflow_tracking.post(
+        f"{API}/runs/create", json={"experiment_id": UNKNOWN_EXPERIMENT}
+    )
     assert_rest_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
     with pytest.raises(MlflowException) as excinfo:
         client.delete_experiment(UNKNOWN_EXPERIMENT)
@@ -101,7 +111,9 @@ def test_non_numeric_experiment_id_is_invalid_parameter_value(mlflow_tracking):
 
 def test_unknown_run_is_404(mlflow_tracking):
     assert_rest_error(
-        mlflow_tracking.get(f"{API}/runs/get", params={"run_id": UNKNOWN_RUN}), 404, "RESOURCE_DOES_NOT_EXIST"
+        mlflow_tracking.get(f"{API}/runs/get", params={"run_id": UNKNOWN_RUN}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
     )
     for path, body in [
         ("runs/log-metric", {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}),
@@ -192,8 +204,14 @@ def test_key_that_escapes_its_directory_is_invalid(mlflow_tracking, run_id):
 
 def test_changing_a_param_is_invalid_parameter_value(mlflow_tracking, run_id):
     url = f"{API}/runs/log-parameter"
-    assert mlflow_tracking.post(url, json={"run_id": run_id, "key": "p", "value": "a"}).status_code == 200
-    assert mlflow_tracking.post(url, json={"run_id": run_id, "key": "p", "value": "a"}).status_code == 200
+    assert (
+        mlflow_tracking.post(url, json={"run_id": run_id, "key": "p", "value": "a"}).status_code
+        == 200
+    )
+    assert (
+        mlflow_tracking.post(url, json={"run_id": run_id, "key": "p", "value": "a"}).status_code
+        == 200
+    )
     response = mlflow_tracking.post(url, json={"run_id": run_id, "key": "p", "value": "b"})
     assert_rest_error(response, 400, "INVALID_PARAMETER_VALUE")
 
@@ -244,7 +262,12 @@ def test_log_batch_at_the_limits_is_accepted(mlflow_tracking, run_id):
 
 def test_log_batch_with_a_changed_param_writes_nothing(mlflow_tracking, run_id):
     url = f"{API}/runs/log-batch"
-    assert mlflow_tracking.post(url, json={"run_id": run_id, "params": [{"key": "p", "value": "a"}]}).status_code == 200
+    assert (
+        mlflow_tracking.post(
+            url, json={"run_id": run_id, "params": [{"key": "p", "value": "a"}]}
+        ).status_code
+        == 200
+    )
     response = mlflow_tracking.post(
         url,
         json={"run_id": run_id, "metrics": [metric(1)], "params": [{"key": "p", "value": "b"}]},
@@ -286,10 +309,20 @@ def test_creating_a_run_in_a_deleted_experiment_is_invalid_parameter_value(mlflo
         {"page_token": "garbage"},
         {"max_results": 50001},
     ],
-    ids=["comparator", "or", "param-comparator", "identifier", "order-by", "page-token", "max-results"],
+    ids=[
+        "comparator",
+        "or",
+        "param-comparator",
+        "identifier",
+        "order-by",
+        "page-token",
+        "max-results",
+    ],
 )
 def test_bad_search_is_invalid_parameter_value(mlflow_tracking, experiment_id, body):
-    response = mlflow_tracking.post(f"{API}/runs/search", json={"experiment_ids": [experiment_id], **body})
+    response = mlflow_tracking.post(
+        f"{API}/runs/search", json={"experiment_ids": [experiment_id], **body}
+    )
     assert_rest_error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
@@ -321,7 +354,11 @@ def test_renaming_onto_a_taken_name_is_400(mlflow_tracking, client):
     )
     # MLflow lets the database's UNIQUE constraint fail and answers BAD_REQUEST with the SQL in
     # the message; RESOURCE_ALREADY_EXISTS (also 400) is what create answers and just as good.
-    expected = ("BAD_REQUEST",) if mlflow_tracking.reference else ("BAD_REQUEST", "RESOURCE_ALREADY_EXISTS")
+    expected = (
+        ("BAD_REQUEST",)
+        if mlflow_tracking.reference
+        else ("BAD_REQUEST", "RESOURCE_ALREADY_EXISTS")
+    )
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] in expected, response.text
     assert client.get_experiment(other).name != taken

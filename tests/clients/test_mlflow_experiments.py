@@ -159,9 +159,17 @@ def test_delete_and_restore_experiment(client):
     deleted = client.get_experiment(experiment_id)
     assert deleted.lifecycle_stage == "deleted"
     assert client.search_experiments(filter_string=flt) == []
-    assert [e.experiment_id for e in client.search_experiments(filter_string=flt, view_type=ViewType.DELETED_ONLY)] == [experiment_id]
-    assert [e.experiment_id for e in client.search_experiments(filter_string=flt, view_type=ViewType.ALL)] == [experiment_id]
-    active_ids = {e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)}
+    assert [
+        e.experiment_id
+        for e in client.search_experiments(filter_string=flt, view_type=ViewType.DELETED_ONLY)
+    ] == [experiment_id]
+    assert [
+        e.experiment_id
+        for e in client.search_experiments(filter_string=flt, view_type=ViewType.ALL)
+    ] == [experiment_id]
+    active_ids = {
+        e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    }
     assert experiment_id not in active_ids
     assert "0" in active_ids
 
@@ -172,7 +180,9 @@ def test_delete_and_restore_experiment(client):
 
     client.restore_experiment(experiment_id)
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
-    assert [e.experiment_id for e in client.search_experiments(filter_string=flt)] == [experiment_id]
+    assert [e.experiment_id for e in client.search_experiments(filter_string=flt)] == [
+        experiment_id
+    ]
 
 
 def test_experiment_tags_set_and_delete(client):
@@ -182,9 +192,7 @@ def test_experiment_tags_set_and_delete(client):
     client.delete_experiment_tag(experiment_id, "drop")
     assert client.get_experiment(experiment_id).tags == {"keep": "overwritten", "added": "three"}
 
-    with mlflow.start_run(experiment_id=experiment_id):
-        pass  # the fluent tag setter works on the active experiment
-    mlflow.set_experiment(experiment_id=experiment_id)
+    mlflow.set_experiment(experiment_id=experiment_id)  # the fluent setter tags the active one
     mlflow.set_experiment_tag("fluent", "yes")
     assert client.get_experiment(experiment_id).tags["fluent"] == "yes"
 

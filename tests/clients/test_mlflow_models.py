@@ -121,9 +121,7 @@ def test_trace_is_searchable_with_inputs_and_outputs(client, experiment_id):
     deadline = time.monotonic() + TRACE_WAIT_S
     traces = []
     while time.monotonic() < deadline:
-        traces = mlflow.search_traces(
-            locations=[experiment_id], return_type="list", flush=True
-        )
+        traces = mlflow.search_traces(locations=[experiment_id], return_type="list", flush=True)
         if traces:
             break
         time.sleep(0.5)

@@ -249,7 +249,9 @@ def test_metric_history_pages(client, experiment_id, mlflow_tracking, monkeypatc
     assert steps == list(range(23))
 
     # Without max_results the whole history comes back at once.
-    whole = mlflow_tracking.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "h"})
+    whole = mlflow_tracking.get(
+        f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "h"}
+    )
     assert len(whole.json()["metrics"]) == 23
     assert "next_page_token" not in whole.json()
 
@@ -277,7 +279,13 @@ def test_metric_history_bulk_interval(client, experiment_id, mlflow_tracking):
 
     window = mlflow_tracking.get(
         path,
-        params={"run_ids": [run_a], "metric_key": "curve", "start_step": 10, "end_step": 14, "max_results": 100},
+        params={
+            "run_ids": [run_a],
+            "metric_key": "curve",
+            "start_step": 10,
+            "end_step": 14,
+            "max_results": 100,
+        },
     )
     assert window.status_code == 200, window.text
     assert sorted(m["step"] for m in window.json()["metrics"]) == [10, 11, 12, 13, 14]

@@ -7,10 +7,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_helpers import assert_client_error, unique
@@ -40,7 +39,9 @@ def small(client):
     for name, offset, status, acc, loss, model, team in specs:
         run = client.create_run(experiment_id, start_time=BASE_TIME + offset * 1000, run_name=name)
         run_id = run.info.run_id
-        metrics = [Metric(k, v, BASE_TIME, 0) for k, v in (("acc", acc), ("loss", loss)) if v is not None]
+        metrics = [
+            Metric(k, v, BASE_TIME, 0) for k, v in (("acc", acc), ("loss", loss)) if v is not None
+        ]
         params = [Param("model", model)] if model else []
         tags = [RunTag("team", team)] if team else []
         tags.append(RunTag("my key", f"spaced {name}"))
@@ -48,15 +49,10 @@ def small(client):
         if status != "RUNNING":
             client.set_terminated(run_id, status=status, end_time=BASE_TIME + offset * 1000 + 500)
         ids[name] = run_id
-    frame = pd.DataFrame({"f": [1, 2]})
+    training_set = Dataset(name="train-set", digest="abc", source_type="code", source="{}")
     client.log_inputs(
         ids["beta"],
-        datasets=[
-            mlflow.entities.DatasetInput(
-                mlflow.data.from_pandas(frame, name="train-set", digest="abc")._to_mlflow_entity(),
-                tags=[mlflow.entities.InputTag("mlflow.data.context", "training")],
-            )
-        ],
+        datasets=[DatasetInput(training_set, tags=[InputTag("mlflow.data.context", "training")])],
     )
     return experiment_id, ids
 
@@ -93,7 +89,7 @@ def test_default_order_is_newest_start_time_first(client, small):
         ("tags.team ILIKE 'data%'", {"alpha", "beta", "Epsilon"}),
         ("tags.team IS NULL", {"delta"}),
         ("tags.`my key` = 'spaced gamma'", {"gamma"}),
-        ('tags."my key" LIKE \'%lta\'', {"delta"}),
+        ("tags.\"my key\" LIKE '%lta'", {"delta"}),
         ("attributes.run_name = 'alpha'", {"alpha"}),
         ("run_name ILIKE 'e%'", {"Epsilon"}),
         ("attributes.run_name LIKE '%a'", {"alpha", "beta", "gamma", "delta"}),
@@ -124,14 +120,56 @@ def test_run_id_in_and_not_in(client, small):
 
 def test_order_by(client, small):
     # Runs without the metric come last in either direction.
-    assert search(client, small, order_by=["metrics.acc DESC"]) == ["delta", "gamma", "beta", "alpha", "Epsilon"]
-    assert search(client, small, order_by=["metrics.acc ASC"]) == ["alpha", "beta", "gamma", "delta", "Epsilon"]
-    assert search(client, small, order_by=["metrics.loss"]) == ["Epsilon", "delta", "beta", "alpha", "gamma"]
+    assert search(client, small, order_by=["metrics.acc DESC"]) == [
+        "delta",
+        "gamma",
+        "beta",
+        "alpha",
+        "Epsilon",
+    ]
+    assert search(client, small, order_by=["metrics.acc ASC"]) == [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "Epsilon",
+    ]
+    assert search(client, small, order_by=["metrics.loss"]) == [
+        "Epsilon",
+        "delta",
+        "beta",
+        "alpha",
+        "gamma",
+    ]
     # Ties (same param) fall back to start_time DESC.
-    assert search(client, small, order_by=["params.model ASC"]) == ["delta", "alpha", "gamma", "beta", "Epsilon"]
-    assert search(client, small, order_by=["attributes.start_time ASC"]) == ["alpha", "beta", "gamma", "delta", "Epsilon"]
-    assert search(client, small, order_by=["attributes.run_name ASC"]) == ["Epsilon", "alpha", "beta", "delta", "gamma"]
-    assert search(client, small, order_by=["tags.team DESC", "start_time ASC"]) == ["gamma", "alpha", "Epsilon", "beta", "delta"]
+    assert search(client, small, order_by=["params.model ASC"]) == [
+        "delta",
+        "alpha",
+        "gamma",
+        "beta",
+        "Epsilon",
+    ]
+    assert search(client, small, order_by=["attributes.start_time ASC"]) == [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "Epsilon",
+    ]
+    assert search(client, small, order_by=["attributes.run_name ASC"]) == [
+        "Epsilon",
+        "alpha",
+        "beta",
+        "delta",
+        "gamma",
+    ]
+    assert search(client, small, order_by=["tags.team DESC", "start_time ASC"]) == [
+        "gamma",
+        "alpha",
+        "Epsilon",
+        "beta",
+        "delta",
+    ]
 
 
 def test_run_view_type(client, small):
@@ -151,7 +189,9 @@ def test_run_view_type(client, small):
 def test_fluent_search_runs_returns_a_frame(small):
     experiment_id, ids = small
     frame = mlflow.search_runs(
-        experiment_ids=[experiment_id], filter_string="params.model = 'tree'", order_by=["metrics.acc ASC"]
+        experiment_ids=[experiment_id],
+        filter_string="params.model = 'tree'",
+        order_by=["metrics.acc ASC"],
     )
     assert list(frame["run_id"]) == [ids["beta"], ids["gamma"]]
     assert list(frame["metrics.acc"]) == [0.2, 0.3]
@@ -224,13 +264,17 @@ def test_pages_over_1000_runs(client, bulk):
     assert len(run_ids) == len(set(run_ids)) == BULK_RUNS
     assert set(run_ids) == set(made.values())
     # Default order: start_time DESC.
-    assert [run.data.metrics["idx"] for run in runs] == [float(i) for i in reversed(range(BULK_RUNS))]
+    assert [run.data.metrics["idx"] for run in runs] == [
+        float(i) for i in reversed(range(BULK_RUNS))
+    ]
 
 
 def test_pages_with_filter_and_order(client, bulk):
     experiment_id, made = bulk
     runs, pages = walk(
-        client, experiment_id, filter_string="params.parity = '1' AND tags.bucket != '3'",
+        client,
+        experiment_id,
+        filter_string="params.parity = '1' AND tags.bucket != '3'",
         order_by=["metrics.idx ASC"],
     )
     expected = [i for i in range(BULK_RUNS) if i % 2 == 1 and i % 10 != 3]

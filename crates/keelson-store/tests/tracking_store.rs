@@ -58,7 +58,7 @@ async fn default_experiment_and_lifecycle(db: TestDb) {
     assert_eq!(experiment.tags, vec![Tag::new("team", "vision")]);
     assert!(matches!(store.create_experiment("exp", None, &[]).await, Err(StoreError::AlreadyExists(_))));
     assert!(matches!(store.get_experiment("999").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.get_experiment("not-a-number").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.get_experiment("not-a-number").await, Err(StoreError::InvalidArgument(_))));
 
     let run = store.create_run(&id, "alice", 1_000, "first", &[]).await.unwrap();
     assert_eq!(run.info.artifact_uri, format!("mlflow-artifacts:/{id}/{}/artifacts", run.info.run_id));

@@ -32,7 +32,9 @@ pub(crate) fn decode_offset_token(token: Option<&str>) -> Result<i64, StoreError
 
 /// Experiment ids are decimal strings on the wire and integers in the database.
 pub(crate) fn parse_experiment_id(id: &str) -> Result<i64, StoreError> {
-    id.trim().parse::<i64>().map_err(|_| StoreError::NotFound(format!("No Experiment with id={id} exists")))
+    id.trim().parse::<i64>().map_err(|_| {
+        StoreError::InvalidArgument(format!("Invalid experiment ID: '{id}'. Experiment IDs must be integers."))
+    })
 }
 
 /// NaN is stored as 0 with a flag, since SQLite cannot store it.

@@ -54,6 +54,16 @@ where
                 .map_err(|e| ApiError::invalid(format!("invalid request: {e}")))?;
             return Ok(Rpc(parsed));
         }
+        // MLflow answers INVALID_PARAMETER_VALUE, not a malformed-request code, for a body that is
+        // not declared as JSON.
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !is_json {
+            return Err(ApiError::invalid("request body must be JSON with the header content-type: application/json"));
+        }
         let ApiJson(value) = ApiJson::<Value>::from_request(req, state).await?;
         if !value.is_object() {
             return Err(ApiError::new(ErrorCode::MalformedRequest, "request body must be a JSON object"));
@@ -90,7 +100,7 @@ pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<S
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        // MLflow's request schemas refuse a number where a string belongs (`_assert_string`).
         Some(other) => Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
     }
 }
