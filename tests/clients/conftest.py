@@ -395,6 +395,8 @@ def mlflow_tracking(request, tmp_path_factory) -> Iterator[KeelsonServer]:
         patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         patch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
         patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        # `mlflow.set_experiment` exports the id here; the undo at the end restores the original.
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
         mlflow.set_tracking_uri(server.url)  # sets MLFLOW_TRACKING_URI for subprocesses too
         try:
             yield server
