@@ -240,6 +240,24 @@ impl TrackingService {
         Ok(self.store.get_metric_history(run_id, key, max_results, page_token).await?)
     }
 
+    /// The same page as [`Self::get_metric_history`], as a JSON array rendered by the store.
+    pub async fn get_metric_history_json(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<(String, Option<String>), TrackingError> {
+        if let Some(n) = max_results {
+            if n <= 0 {
+                return Err(TrackingError::Invalid(format!(
+                    "Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer."
+                )));
+            }
+        }
+        Ok(self.store.metric_history_json(run_id, key, max_results, page_token).await?)
+    }
+
     pub async fn get_metric_history_bulk_interval(
         &self,
         run_ids: &[String],

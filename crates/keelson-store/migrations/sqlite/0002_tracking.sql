@@ -56,7 +56,8 @@ CREATE TABLE metrics (
     model_id TEXT,
     dataset_name TEXT,
     dataset_digest TEXT,
-    PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+    -- Key order serves history reads, which MLflow orders by timestamp, step, value.
+    PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan)
 );
 
 -- The latest value per run and key (greatest step, then timestamp, then value): what search

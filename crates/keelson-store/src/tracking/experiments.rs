@@ -117,7 +117,7 @@ impl Store {
         let sql = format!(
             "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.lifecycle_stage IN ({}) AND ({}) \
              ORDER BY {} LIMIT ${} OFFSET ${}",
-            placeholders(1, stages.len()),
+            placeholders(self.backend, 1, stages.len()),
             filter_sql.sql,
             order_sql.sql,
             next,

@@ -235,7 +235,7 @@ impl Store {
         let sql = format!(
             "SELECT {MODEL_COLUMNS} FROM logged_models WHERE experiment_id IN ({}) AND lifecycle_stage = 'active' \
              ORDER BY creation_timestamp_ms DESC, model_id LIMIT ${} OFFSET ${}",
-            placeholders(1, ids.len()),
+            placeholders(self.backend, 1, ids.len()),
             ids.len() + 1,
             ids.len() + 2
         );

@@ -1,5 +1,5 @@
 use super::{decode_offset_token, encode_offset_token, join_nan, placeholders, row_placeholders, split_nan};
-use crate::backend::Store;
+use crate::backend::{Backend, Store};
 use crate::error::StoreError;
 use keelson_core::tracking::{Metric, Page};
 use sqlx::any::AnyRow;
@@ -13,6 +13,7 @@ const INSERT_CHUNK: usize = 500;
 /// `latest_metrics` at the greatest (step, timestamp, value) per key.
 pub(crate) async fn insert_metrics(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     run_id: &str,
     metrics: &[Metric],
 ) -> Result<(), StoreError> {
@@ -20,7 +21,7 @@ pub(crate) async fn insert_metrics(
         let sql = format!(
             "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) \
              VALUES {} ON CONFLICT DO NOTHING",
-            row_placeholders(chunk.len(), 9)
+            row_placeholders(backend, chunk.len(), 9)
         );
         let mut query = sqlx::query(&sql);
         for metric in chunk {
@@ -58,7 +59,7 @@ pub(crate) async fn insert_metrics(
                OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp) \
                OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
                    AND excluded.value > latest_metrics.value)",
-            row_placeholders(chunk.len(), 6)
+            row_placeholders(backend, chunk.len(), 6)
         );
         let mut query = sqlx::query(&sql);
         for metric in chunk {
@@ -167,7 +168,7 @@ impl Store {
         for chunk in run_ids.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "SELECT run_uuid, value, is_nan FROM latest_metrics WHERE key = $1 AND run_uuid IN ({})",
-                placeholders(2, chunk.len())
+                placeholders(self.backend, 2, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(key);
             for id in chunk {
@@ -199,4 +200,63 @@ fn sample_steps(metrics: Vec<Metric>, max_results: i64) -> Vec<Metric> {
         }
     }
     metrics.into_iter().filter(|m| chosen.contains(&m.step)).collect()
+}
+
+impl Store {
+    /// A page of a metric's history rendered by the database as a JSON array of MLflow Metric
+    /// messages (`key`, `value`, `timestamp`, `step`, and the model/dataset links when set).
+    /// Long histories are the common case in training; letting the database build the JSON
+    /// avoids decoding every point as a row.
+    pub async fn metric_history_json(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<(String, Option<String>), StoreError> {
+        self.get_run_info(run_id).await?;
+        let offset = decode_offset_token(page_token)?;
+        let limit = max_results.unwrap_or(i64::MAX);
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT json_group_array(CASE \
+                   WHEN model_id IS NULL AND dataset_name IS NULL AND dataset_digest IS NULL THEN \
+                     json_object('key', key, 'value', v, 'timestamp', timestamp, 'step', step) \
+                   ELSE json_object('key', key, 'value', v, 'timestamp', timestamp, 'step', step, \
+                     'model_id', model_id, 'dataset_name', dataset_name, 'dataset_digest', dataset_digest) END \
+                   ORDER BY timestamp, step, value) AS body \
+                 FROM (SELECT key, value, timestamp, step, model_id, dataset_name, dataset_digest, \
+                         CASE WHEN is_nan = 1 THEN 'NaN' WHEN value > 1.7976931348623157e308 THEN 'Infinity' \
+                              WHEN value < -1.7976931348623157e308 THEN '-Infinity' ELSE value END AS v \
+                       FROM metrics WHERE run_uuid = $1 AND key = $2 \
+                       ORDER BY timestamp, step, value LIMIT $3 OFFSET $4)"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(json_agg(json_strip_nulls(json_build_object('key', key, 'value', \
+                   CASE WHEN is_nan = 1 THEN to_json('NaN'::text) \
+                        WHEN value = 'Infinity'::float8 THEN to_json('Infinity'::text) \
+                        WHEN value = '-Infinity'::float8 THEN to_json('-Infinity'::text) ELSE to_json(value) END, \
+                   'timestamp', timestamp, 'step', step, 'model_id', model_id, 'dataset_name', dataset_name, \
+                   'dataset_digest', dataset_digest)) ORDER BY timestamp, step, value), '[]'::json)::text AS body \
+                 FROM (SELECT * FROM metrics WHERE run_uuid = $1 AND key = $2 \
+                       ORDER BY timestamp, step, value LIMIT $3 OFFSET $4) m"
+            }
+        };
+        let row = sqlx::query(sql).bind(run_id).bind(key).bind(limit).bind(offset).fetch_one(&self.reader).await?;
+        let body: String = row.try_get("body")?;
+        let next_page_token = match max_results {
+            Some(n) => {
+                let more =
+                    sqlx::query("SELECT 1 AS one FROM metrics WHERE run_uuid = $1 AND key = $2 LIMIT 1 OFFSET $3")
+                        .bind(run_id)
+                        .bind(key)
+                        .bind(offset + n)
+                        .fetch_optional(&self.reader)
+                        .await?;
+                more.map(|_| encode_offset_token(offset + n))
+            }
+            None => None,
+        };
+        Ok((body, next_page_token))
+    }
 }

@@ -12,6 +12,7 @@ pub use logged_models::NewLoggedModel;
 pub use runs::{RunSearch, RunUpdate, RUN_NAME_TAG};
 pub use traces::StoredTrace;
 
+use crate::backend::Backend;
 use crate::error::StoreError;
 
 /// MLflow page tokens are opaque; ours carry an offset.
@@ -54,12 +55,26 @@ pub(crate) fn join_nan(value: f64, is_nan: i64) -> f64 {
     }
 }
 
-/// `$a, $b, …` for `count` placeholders starting at `first`.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// `count` placeholders for parameters `first..first + count`.
+///
+/// SQLite looks a named parameter (`$N`, `?N`) up by walking a list, so binding thousands of
+/// them costs quadratic time; anonymous `?`s cost nothing. sqlx numbers anonymous `?`s by its own
+/// counter from 1 in textual order, so they are only used when these are the statement's first
+/// parameters (callers put such lists first); later lists get explicit `?N`.
+pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+    let numbered = |prefix: char| (first..first + count).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(", ");
+    match backend {
+        Backend::Sqlite if first == 1 => vec!["?"; count].join(", "),
+        Backend::Sqlite => numbered('?'),
+        Backend::Postgres => numbered('$'),
+    }
 }
 
-/// Rows of `width` placeholders: `($1, $2), ($3, $4)`.
-pub(crate) fn row_placeholders(rows: usize, width: usize) -> String {
-    (0..rows).map(|row| format!("({})", placeholders(row * width + 1, width))).collect::<Vec<_>>().join(", ")
+/// Rows of `width` placeholders, `(…), (…)`, for multi-row INSERTs that bind nothing else.
+pub(crate) fn row_placeholders(backend: Backend, rows: usize, width: usize) -> String {
+    let row = |i: usize| match backend {
+        Backend::Sqlite => format!("({})", vec!["?"; width].join(", ")),
+        Backend::Postgres => format!("({})", placeholders(backend, i * width + 1, width)),
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }

@@ -1,5 +1,5 @@
 use super::{decode_offset_token, encode_offset_token, join_nan, parse_experiment_id, placeholders};
-use crate::backend::Store;
+use crate::backend::{Backend, Store};
 use crate::error::StoreError;
 use keelson_core::search::{RunFilter, RunOrderBy};
 use keelson_core::tracking::{
@@ -87,7 +87,7 @@ impl Store {
         .await?;
         let mut all_tags: Vec<Tag> = tags.iter().filter(|t| t.key != RUN_NAME_TAG).cloned().collect();
         all_tags.push(Tag::new(RUN_NAME_TAG, run_name));
-        upsert_run_tags(&mut tx, &run_id, &all_tags).await?;
+        upsert_run_tags(&mut tx, self.backend, &run_id, &all_tags).await?;
         tx.commit().await?;
         self.get_run(&run_id).await
     }
@@ -134,7 +134,7 @@ impl Store {
                 .await?;
         }
         if let Some(name) = update.run_name.as_deref().filter(|n| !n.is_empty()) {
-            upsert_run_tags(&mut tx, run_id, &[Tag::new(RUN_NAME_TAG, name)]).await?;
+            upsert_run_tags(&mut tx, self.backend, run_id, &[Tag::new(RUN_NAME_TAG, name)]).await?;
         }
         tx.commit().await?;
         self.get_run_info(run_id).await
@@ -175,9 +175,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.active_run(run_id).await?;
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
-        insert_params(&mut tx, run_id, params).await?;
-        super::metrics::insert_metrics(&mut tx, run_id, metrics).await?;
-        upsert_run_tags(&mut tx, run_id, tags).await?;
+        insert_params(&mut tx, self.backend, run_id, params).await?;
+        super::metrics::insert_metrics(&mut tx, self.backend, run_id, metrics).await?;
+        upsert_run_tags(&mut tx, self.backend, run_id, tags).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -271,8 +271,8 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({}) AND ({}) \
              ORDER BY {} LIMIT ${} OFFSET ${}",
-            placeholders(1, experiment_ids.len()),
-            placeholders(experiment_ids.len() + 1, stages.len()),
+            placeholders(self.backend, 1, experiment_ids.len()),
+            placeholders(self.backend, experiment_ids.len() + 1, stages.len()),
             filter_sql.sql,
             order_sql.sql,
             next,
@@ -306,7 +306,7 @@ impl Store {
         let mut inputs: HashMap<String, RunInputs> = HashMap::new();
         let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
         for chunk in ids.chunks(IN_CHUNK) {
-            let list = placeholders(1, chunk.len());
+            let list = placeholders(self.backend, 1, chunk.len());
             let rows = bind_ids(
                 &format!("SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({list}) ORDER BY key"),
                 chunk,
@@ -421,6 +421,7 @@ fn bind_ids<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, Any, 
 /// Tags are upserted; `mlflow.runName` also renames the run.
 pub(crate) async fn upsert_run_tags(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     run_id: &str,
     tags: &[Tag],
 ) -> Result<(), StoreError> {
@@ -433,7 +434,7 @@ pub(crate) async fn upsert_run_tags(
     for chunk in latest.chunks(200) {
         let sql = format!(
             "INSERT INTO tags (run_uuid, key, value) VALUES {} ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-            super::row_placeholders(chunk.len(), 3)
+            super::row_placeholders(backend, chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for tag in chunk {
@@ -452,7 +453,12 @@ pub(crate) async fn upsert_run_tags(
 }
 
 /// Inserts params, refusing changes to logged values (MLflow: params are immutable).
-async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Param]) -> Result<(), StoreError> {
+async fn insert_params(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    run_id: &str,
+    params: &[Param],
+) -> Result<(), StoreError> {
     if params.is_empty() {
         return Ok(());
     }
@@ -472,8 +478,10 @@ async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Pa
     let keys: Vec<String> = unique.iter().map(|p| p.key.clone()).collect();
     let mut existing: HashMap<String, String> = HashMap::new();
     for chunk in keys.chunks(IN_CHUNK) {
-        let sql =
-            format!("SELECT key, value FROM params WHERE run_uuid = $1 AND key IN ({})", placeholders(2, chunk.len()));
+        let sql = format!(
+            "SELECT key, value FROM params WHERE run_uuid = $1 AND key IN ({})",
+            placeholders(backend, 2, chunk.len())
+        );
         let mut query = sqlx::query(&sql).bind(run_id);
         for key in chunk {
             query = query.bind(key.as_str());
@@ -497,8 +505,10 @@ async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Pa
         }
     }
     for chunk in new_params.chunks(200) {
-        let sql =
-            format!("INSERT INTO params (run_uuid, key, value) VALUES {}", super::row_placeholders(chunk.len(), 3));
+        let sql = format!(
+            "INSERT INTO params (run_uuid, key, value) VALUES {}",
+            super::row_placeholders(backend, chunk.len(), 3)
+        );
         let mut query = sqlx::query(&sql);
         for param in chunk {
             query = query.bind(run_id).bind(param.key.as_str()).bind(param.value.as_str());

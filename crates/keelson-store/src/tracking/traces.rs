@@ -59,7 +59,7 @@ impl Store {
         let sql = format!(
             "SELECT trace_id, experiment_id, request_time, state, info FROM traces WHERE experiment_id IN ({}) \
              ORDER BY request_time DESC, trace_id LIMIT ${} OFFSET ${}",
-            placeholders(1, ids.len()),
+            placeholders(self.backend, 1, ids.len()),
             ids.len() + 1,
             ids.len() + 2
         );
@@ -85,7 +85,7 @@ impl Store {
         }
         let sql = format!(
             "DELETE FROM traces WHERE experiment_id = $1 AND trace_id IN ({})",
-            placeholders(2, trace_ids.len())
+            placeholders(self.backend, 2, trace_ids.len())
         );
         let mut query = sqlx::query(&sql).bind(id);
         for trace_id in trace_ids {

@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::auth::Routes;
 use crate::error::ApiError;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::Json;
 use keelson_core::auth::{Permission, ResourceKind};
 use keelson_core::tracking::{parse_double, DatasetInput, Metric, ModelInput, ModelOutput, Param, RunStatus, Tag};
@@ -321,53 +322,26 @@ struct MetricHistoryRequest {
     page_token: Option<String>,
 }
 
-/// A Metric message of GetMetricHistory.Response.
-#[derive(serde::Serialize)]
-struct HistoryPoint<'a> {
-    key: &'a str,
-    #[serde(serialize_with = "keelson_core::tracking::serialize_double")]
-    value: f64,
-    timestamp: i64,
-    step: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dataset_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dataset_digest: Option<&'a str>,
-}
-
 async fn metric_history(
     State(state): State<AppState>,
     Rpc(req): Rpc<MetricHistoryRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let run_id = req.run.id()?;
     let key = req.metric_key.ok_or_else(|| missing("metric_key"))?;
-    let page = state
+    let (metrics, token) = state
         .tracking
-        .get_metric_history(&run_id, &key, req.max_results, req.page_token.as_deref().filter(|t| !t.is_empty()))
+        .get_metric_history_json(&run_id, &key, req.max_results, req.page_token.as_deref().filter(|t| !t.is_empty()))
         .await?;
-    #[derive(serde::Serialize)]
-    struct Response<'a> {
-        metrics: Vec<HistoryPoint<'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        next_page_token: Option<&'a str>,
+    // GetMetricHistory.Response, assembled around the array the store rendered.
+    let mut body = String::with_capacity(metrics.len() + 64);
+    body.push_str("{\"metrics\":");
+    body.push_str(&metrics);
+    if let Some(token) = token {
+        body.push_str(",\"next_page_token\":");
+        body.push_str(&serde_json::Value::String(token).to_string());
     }
-    let metrics = page
-        .items
-        .iter()
-        .map(|m| HistoryPoint {
-            key: &m.key,
-            value: m.value,
-            timestamp: m.timestamp,
-            step: m.step,
-            model_id: m.model_id.as_deref(),
-            dataset_name: m.dataset_name.as_deref(),
-            dataset_digest: m.dataset_digest.as_deref(),
-        })
-        .collect();
-    let body = Response { metrics, next_page_token: page.next_page_token.as_deref() };
-    Ok(axum::response::IntoResponse::into_response(Json(body)))
+    body.push('}');
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Deserialize)]
