@@ -215,8 +215,11 @@ async fn delete_tag(State(state): State<AppState>, Rpc(req): Rpc<KeyValueRequest
 
 #[derive(Deserialize)]
 struct LogBatchRequest {
-    #[serde(flatten)]
-    run: RunRef,
+    // Not flattened: serde buffers a flattened struct's whole input, metrics included.
+    #[serde(default, deserialize_with = "opt_string")]
+    run_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    run_uuid: Option<String>,
     #[serde(default)]
     metrics: Vec<WireMetric>,
     #[serde(default)]
@@ -226,7 +229,7 @@ struct LogBatchRequest {
 }
 
 async fn log_batch(State(state): State<AppState>, Rpc(req): Rpc<LogBatchRequest>) -> Result<Json<Value>, ApiError> {
-    let run_id = req.run.id()?;
+    let run_id = RunRef { run_id: req.run_id, run_uuid: req.run_uuid }.id()?;
     let metrics = req
         .metrics
         .into_iter()

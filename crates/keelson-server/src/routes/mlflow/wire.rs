@@ -3,7 +3,6 @@
 //! be protobuf JSON's "NaN"/"Infinity" strings.
 
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::ApiJson;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
 use serde::de::DeserializeOwned;
@@ -64,12 +63,19 @@ where
         if !is_json {
             return Err(ApiError::invalid("request body must be JSON with the header content-type: application/json"));
         }
-        let ApiJson(value) = ApiJson::<Value>::from_request(req, state).await?;
-        if !value.is_object() {
-            return Err(ApiError::new(ErrorCode::MalformedRequest, "request body must be a JSON object"));
-        }
-        let parsed =
-            serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+        // Parse straight into the message type: large batches should not pass through a generic
+        // JSON tree first.
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than the server's limit")
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest, format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::invalid(format!("invalid request body: {e}")),
+            _ => ApiError::new(ErrorCode::MalformedRequest, format!("request body is not valid JSON: {e}")),
+        })?;
         Ok(Rpc(parsed))
     }
 }
