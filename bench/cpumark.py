@@ -1,7 +1,10 @@
 """Appends one CPU-accounting mark to a JSON-lines file, so the report can tell how much CPU
 processes other than the benchmark's own used between two marks (this machine may be shared).
 
-usage: cpumark.py OUT.jsonl ROOT_PID NAME
+usage: cpumark.py mark  OUT.jsonl ROOT_PID NAME   append a mark
+       cpumark.py share OUT.jsonl NAME            print the percentage of all cores that other
+                                                  processes used between marks NAME:start and
+                                                  NAME:end (the last such pair)
 
 A mark holds the machine's busy CPU time (/proc/stat) and the CPU time of ROOT_PID's process tree
 (bench/mlflow_compare: the servers, clients, wrk and samplers). Children that have exited are in
@@ -44,8 +47,24 @@ def tree_cpu_s(root):
     return total / TICK
 
 
+def share(path, name):
+    marks = {}
+    with open(path) as handle:
+        for line in handle:
+            mark = json.loads(line)
+            marks[mark["name"]] = mark
+    start, end = marks[f"{name}:start"], marks[f"{name}:end"]
+    foreign = (end["machine_busy_s"] - start["machine_busy_s"]) - (
+        end["bench_cpu_s"] - start["bench_cpu_s"]
+    )
+    return max(0.0, foreign / ((end["time"] - start["time"]) * end["cpus"])) * 100
+
+
 def main():
-    out, root, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if sys.argv[1] == "share":
+        print(f"{share(sys.argv[2], sys.argv[3]):.1f}")
+        return
+    out, root, name = sys.argv[2], int(sys.argv[3]), sys.argv[4]
     mark = {
         "name": name,
         "time": time.time(),

@@ -16,30 +16,8 @@ def load(workdir, name):
         return json.load(handle)
 
 
-def load_marks(workdir):
-    """Share of the machine's CPU that processes outside the benchmark used per marked interval."""
-    path = os.path.join(workdir, "cpu_marks.jsonl")
-    if not os.path.exists(path):
-        return {}
-    starts, shares = {}, {}
-    with open(path) as handle:
-        for line in handle:
-            mark = json.loads(line)
-            name, _, edge = mark["name"].rpartition(":")
-            if edge == "start":
-                starts[name] = mark
-            elif edge == "end" and name in starts:
-                start = starts[name]
-                seconds = mark["time"] - start["time"]
-                foreign = (mark["machine_busy_s"] - start["machine_busy_s"]) - (
-                    mark["bench_cpu_s"] - start["bench_cpu_s"]
-                )
-                shares[name] = max(0.0, foreign / (seconds * mark["cpus"])) * 100
-    return shares
-
-
-def others(shares, name):
-    share = shares.get(name)
+def others(result):
+    share = (result or {}).get("others_pct")
     return f"{share:.0f}%" if share is not None else ""
 
 
@@ -52,7 +30,6 @@ def ratio(numerator, denominator):
 def main():
     workdir = sys.argv[1]
     env = load(workdir, "env.json")
-    shares = load_marks(workdir)
     lines = []
     out = lines.append
 
@@ -70,11 +47,10 @@ def main():
     out("    wall seconds per phase; ratio = mlflow / keelson (higher = keelson faster).")
     out("    cpu = the client process's own CPU seconds in that phase: no server can go below")
     out("    it, so it caps the ratio (the ceiling is mlflow wall / keelson client cpu).")
-    if shares:
+    if keelson and mlflow:
         out(
-            "    CPU used by processes outside this benchmark meanwhile (a shared machine):"
-            f" keelson run {others(shares, 'client_keelson')}, mlflow run {others(shares, 'client_mlflow')}"
-            " of all cores"
+            "    CPU taken by processes outside this benchmark meanwhile (of all cores): keelson pass"
+            f" {others(keelson)}, mlflow pass {others(mlflow)}"
         )
     keelson, mlflow = load(workdir, "client_keelson.json"), load(workdir, "client_mlflow.json")
     out(
@@ -103,10 +79,11 @@ def main():
     out("")
 
     seeds = {s: load(workdir, f"seed_{s}.json") for s in ("keelson", "mlflow")}
+    search_runs = (seeds["keelson"] or seeds["mlflow"] or {}).get("search_runs", 10_000)
     if all(seeds.values()):
         out("    seeding for (b), 8 Python threads over HTTP (informational), seconds")
         for name, description in (
-            ("seed_10k_runs_s", "10,000 runs: runs/create + runs/log-batch each"),
+            ("seed_runs_s", f"{search_runs:,} runs: runs/create + runs/log-batch each"),
             ("seed_100k_points_s", "100,000 points: 100 x runs/log-batch"),
         ):
             k, m = seeds["keelson"]["timings"][name], seeds["mlflow"]["timings"][name]
@@ -123,14 +100,18 @@ def main():
     )
     out("    n = requests completed; ratio = keelson req/s / mlflow req/s; errors = non-2xx +")
     out("    socket errors + timeouts (must be 0); 'unloaded' = one request at a time, median of 5;")
-    out("    others = CPU share used by processes outside this benchmark during the pass")
+    out(
+        "    others = CPU share taken by processes outside this benchmark during the pass (a pass"
+        f" over {env['max_foreign']}% is"
+    )
+    out("    run again, the quietest kept)")
     out(
         f"    {'scenario':<38} {'server':<8} {'s':>3} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'errors':>6} {'unloaded':>9} {'others':>6}"
     )
     scenarios = {
         "log_batch": "POST runs/log-batch, 1,000 metrics",
-        "search": "POST runs/search over 10,000 runs",
+        "search": f"POST runs/search over {search_runs:,} runs",
         "get_history": "GET metrics/get-history, 100k points",
     }
     verify = {s: load(workdir, f"verify_{s}.json") for s in ("keelson", "mlflow")}
@@ -158,7 +139,7 @@ def main():
                 f"    {label:<38} {server:<8} {result.get('duration_set_s', ''):>3} "
                 f"{result['requests']:>6} {result['rps']:>8.1f} "
                 f"{result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} {result['latency_max_ms']:>8.1f} "
-                f"{errors:>6} {unloaded:>9} {others(shares, f'wrk_{scenario}_{server}'):>6}{flag}"
+                f"{errors:>6} {unloaded:>9} {others(result):>6}{flag}"
             )
         k, m = results.get("keelson"), results.get("mlflow")
         shown = ratio(k["rps"], m["rps"]) if k and m else "n/a"

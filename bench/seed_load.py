@@ -3,11 +3,15 @@
 usage:
   seed_load.py seed   URL SEED.json           create the data the wrk scripts use
   seed_load.py verify URL SEED.json OUT.json  check one answer of each benchmarked request
-  seed_load.py count  URL SEED.json WRK.json  check the log-batch load arrived (metric m0 holds
-                                              100 points per request wrk completed)
+  seed_load.py points URL SEED.json           print how many points metric m0 of the wrk
+                                              log-batch target run holds
+  seed_load.py count  URL SEED.json WRK.json BEFORE
+                                              check the log-batch load arrived: m0 gained 100
+                                              points per request wrk completed (BEFORE: the
+                                              count before the wrk pass)
 
 Data (the same on every server):
-  experiment bench-search: 10,000 runs r00000..r09999, each with param p = x (even i) or y (odd
+  experiment bench-search: 10,000 runs (BENCH_SEARCH_RUNS, to make a quick smoke run smaller) r00000..r09999, each with param p = x (even i) or y (odd
   i), metric m = (i * 7919 mod 10000) / 10000 (7919 is prime, so no two runs tie) and a tag.
   experiment bench-load: run history with metric loss, 100,000 points; run log-batch-target,
   empty, which wrk_log_batch.lua writes to.
@@ -16,6 +20,7 @@ Any non-2xx answer or wrong result exits 1 and prints the request and the respon
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -24,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 API = "/api/2.0/mlflow"
-SEARCH_RUNS = 10_000
+SEARCH_RUNS = int(os.environ.get("BENCH_SEARCH_RUNS", "10000"))
 HISTORY_POINTS = 100_000
 BASE_TS = 1_700_000_000_000
 SEED_THREADS = 8
@@ -122,7 +127,7 @@ def seed(base, out):
     started = time.perf_counter()
     with ThreadPoolExecutor(SEED_THREADS) as pool:
         list(pool.map(create_search_run, range(SEARCH_RUNS)))
-    timings["seed_10k_runs_s"] = time.perf_counter() - started
+    timings["seed_runs_s"] = time.perf_counter() - started
 
     history_run = call(
         base, "POST", "/runs/create", {"experiment_id": load_exp, "run_name": "history"}
@@ -157,6 +162,7 @@ def seed(base, out):
         "history_run_id": history_run,
         "log_batch_run_id": target_run,
         "search_body": search_body(search_exp),
+        "search_runs": SEARCH_RUNS,
         "timings": timings,
     }
     with open(out, "w") as handle:
@@ -179,7 +185,7 @@ def verify(base, seed_file, out):
             f"search first page: expected {len(expected[:SEARCH_PAGE])} runs starting "
             f"{expected[:5]}, got {len(first_page)} starting {first_page[:5]}"
         )
-    # Every match, page by page: checks the filter over all 10,000 runs and the page tokens.
+    # Every match, page by page: checks the filter over all runs and the page tokens.
     names, token, pages = [], None, 0
     while True:
         page = call(
@@ -287,28 +293,32 @@ def verify(base, seed_file, out):
     )
 
 
-def count(base, seed_file, wrk_file):
+def target_points(base, seed_file):
     with open(seed_file) as handle:
         seeded = json.load(handle)
-    with open(wrk_file) as handle:
-        completed = json.load(handle)["requests"]
     history = call(
         base,
         "GET",
         "/metrics/get-history",
         params={"run_id": seeded["log_batch_run_id"], "metric_key": "m0"},
     )
-    stored = len(history.get("metrics", []))
+    return len(history.get("metrics", []))
+
+
+def count(base, seed_file, wrk_file, before):
+    with open(wrk_file) as handle:
+        completed = json.load(handle)["requests"]
+    stored = target_points(base, seed_file) - before
     # Requests still in flight when wrk stopped may have been stored too (16 connections).
     if not completed * 100 <= stored <= (completed + 64) * 100:
         print(
             f"  WRONG ANSWER: wrk completed {completed} log-batch requests (100 points of m0 "
-            f"each), but the run holds {stored} points of m0",
+            f"each), but the run gained {stored} points of m0",
             file=sys.stderr,
         )
         sys.exit(1)
     print(
-        f"  log-batch stored: {stored} points of m0 for {completed} completed requests",
+        f"  log-batch stored: {stored} new points of m0 for {completed} completed requests",
         file=sys.stderr,
     )
 
@@ -320,8 +330,10 @@ def main():
             seed(base, sys.argv[3])
         elif command == "verify":
             verify(base, sys.argv[3], sys.argv[4])
+        elif command == "points":
+            print(target_points(base, sys.argv[3]))
         elif command == "count":
-            count(base, sys.argv[3], sys.argv[4])
+            count(base, sys.argv[3], sys.argv[4], int(sys.argv[5]))
         else:
             sys.exit(f"unknown command {command}")
     except RequestFailed as failure:

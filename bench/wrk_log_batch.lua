@@ -1,17 +1,19 @@
 -- POST /api/2.0/mlflow/runs/log-batch with 1,000 metrics per request (10 keys x 100 steps) to
--- the run in BENCH_RUN_ID. Every request gets its own sequence number, hence its own steps and
--- timestamp, so no request repeats a metric another already logged.
+-- the run in BENCH_RUN_ID. Every request gets its own sequence number (from BENCH_SEQ_BASE on, so
+-- a later pass does not repeat an earlier one), hence its own steps and timestamp: no request
+-- repeats a metric another already logged.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/wrk_common.lua")
 
 local run_id = os.getenv("BENCH_RUN_ID")
 local threads = tonumber(os.getenv("BENCH_WRK_THREADS"))
+local seq_base = tonumber(os.getenv("BENCH_SEQ_BASE") or "0")
 local path = "/api/2.0/mlflow/runs/log-batch"
 local headers = { ["Content-Type"] = "application/json" }
 local counter = 0
 local parts = {}
 
 request = function()
-   local seq = counter * threads + id
+   local seq = seq_base + counter * threads + id
    counter = counter + 1
    local timestamp = 1700000000000 + seq
    for j = 0, 999 do
