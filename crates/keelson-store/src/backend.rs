@@ -82,6 +82,8 @@ pub struct Store {
     pub(crate) writer: AnyPool,
     pub(crate) reader: AnyPool,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Run-logging batches waiting for a group commit.
+    pub(crate) batches: Arc<crate::tracking::BatchQueue>,
     url_for_display: String,
 }
 
@@ -103,7 +105,14 @@ impl Store {
                 let url = prepare_sqlite_url(url)?;
                 let writer = sqlite_pool(&url, options, 1, false).await?;
                 let reader = sqlite_pool(&url, options, options.max_connections.max(1), true).await?;
-                Ok(Self { backend, writer, reader, clock: Arc::new(SystemClock), url_for_display })
+                Ok(Self {
+                    backend,
+                    writer,
+                    reader,
+                    clock: Arc::new(SystemClock),
+                    batches: Default::default(),
+                    url_for_display,
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -111,7 +120,14 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect(url)
                     .await?;
-                Ok(Self { backend, writer: pool.clone(), reader: pool, clock: Arc::new(SystemClock), url_for_display })
+                Ok(Self {
+                    backend,
+                    writer: pool.clone(),
+                    reader: pool,
+                    clock: Arc::new(SystemClock),
+                    batches: Default::default(),
+                    url_for_display,
+                })
             }
         }
     }
@@ -196,6 +212,7 @@ async fn sqlite_pool(
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             let pragmas = pragmas.clone();
             Box::pin(async move {

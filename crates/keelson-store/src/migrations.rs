@@ -24,10 +24,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_tracking.sql"),
         postgres: include_str!("../migrations/postgres/0002_tracking.sql"),
     },
+    Migration {
+        version: 3,
+        name: "metrics_clustered",
+        sqlite: include_str!("../migrations/sqlite/0003_metrics_clustered.sql"),
+        postgres: include_str!("../migrations/postgres/0003_metrics_clustered.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 2;
+pub const LATEST_SCHEMA_VERSION: i64 = 3;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;
@@ -53,25 +59,32 @@ impl Store {
     /// Applies pending migrations, each in its own transaction. Replicas starting together on
     /// PostgreSQL serialise on an advisory lock; SQLite's single writer serialises by itself.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        self.migrate_to(LATEST_SCHEMA_VERSION).await
+    }
+
+    /// Applies pending migrations up to `target` only: for upgrade tests that need a database
+    /// as an older binary left it.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, target: i64) -> Result<MigrationReport, StoreError> {
         let mut conn = self.writer.acquire().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
-        let outcome = self.migrate_locked(&mut conn).await;
+        let outcome = self.migrate_locked(&mut conn, target).await;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
         outcome
     }
 
-    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<MigrationReport, StoreError> {
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection, target: i64) -> Result<MigrationReport, StoreError> {
         conn.execute(CREATE_LEDGER).await?;
         let from_version = current_version(conn).await?;
         if from_version > LATEST_SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew { database: from_version, binary: LATEST_SCHEMA_VERSION });
         }
         let mut applied = Vec::new();
-        for migration in MIGRATIONS.iter().filter(|m| m.version > from_version) {
+        for migration in MIGRATIONS.iter().filter(|m| m.version > from_version && m.version <= target) {
             let sql = match self.backend {
                 Backend::Sqlite => migration.sqlite,
                 Backend::Postgres => migration.postgres,
@@ -88,7 +101,8 @@ impl Store {
             tracing::info!(version = migration.version, name = migration.name, "applied migration");
             applied.push(format!("{:04}_{}", migration.version, migration.name));
         }
-        Ok(MigrationReport { from_version, to_version: from_version.max(LATEST_SCHEMA_VERSION), applied })
+        let to_version = MIGRATIONS.iter().map(|m| m.version).filter(|v| *v <= target).fold(from_version, i64::max);
+        Ok(MigrationReport { from_version, to_version, applied })
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::json;
 both_backends!(
     default_experiment_and_lifecycle,
     log_batch_is_all_or_nothing,
+    concurrent_batches_share_a_commit_and_fail_alone,
     latest_metric_follows_step_then_timestamp_and_keeps_nan,
     metric_history_pages,
     run_search_pages_cover_every_run_once,
@@ -102,6 +103,82 @@ async fn log_batch_is_all_or_nothing(db: TestDb) {
     store.log_batch(run_id, &[], &[Param { key: "lr".into(), value: "0.1".into() }], &[]).await.unwrap();
     store.set_run_lifecycle(run_id, true).await.unwrap();
     assert!(store.log_batch(run_id, &[metric("m", 1.0, 1, 0)], &[], &[]).await.is_err(), "deleted runs are read-only");
+}
+
+/// Ten writers queue while group commit is held back: they are written in one transaction, and
+/// when one of them is refused (a changed param) the other nine are still written, each alone,
+/// and nothing of the refused one is.
+async fn concurrent_batches_share_a_commit_and_fail_alone(db: TestDb) {
+    let store = db.store.clone();
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        runs.push(store.create_run("0", "u", 1, &format!("r{i}"), &[]).await.unwrap().info.run_id);
+    }
+    store.log_batch(&runs[3], &[], &[Param { key: "lr".into(), value: "0.1".into() }], &[]).await.unwrap();
+    let points = |run: usize| -> Vec<Metric> {
+        (0..300).map(|s| metric("loss", (run * 1000 + s) as f64, 5, s as i64)).collect()
+    };
+
+    // Round 1: all ten valid, one transaction.
+    let before = store.group_commit_stats();
+    let pause = store.pause_group_commit_for_tests().await;
+    let mut writers = Vec::new();
+    for (i, run_id) in runs.iter().enumerate() {
+        let (store, run_id, points) = (store.clone(), run_id.clone(), points(i));
+        writers.push(tokio::spawn(async move { store.log_batch(&run_id, &points, &[], &[]).await }));
+    }
+    wait_for_queue(&store, 10).await;
+    drop(pause);
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let after = store.group_commit_stats();
+    assert_eq!(after.transactions - before.transactions, 1, "{before:?} -> {after:?}");
+    assert_eq!(after.batches - before.batches, 10);
+    for (i, run_id) in runs.iter().enumerate() {
+        let history = store.get_metric_history(run_id, "loss", None, None).await.unwrap().items;
+        assert_eq!(history.len(), 300);
+        assert_eq!(history[299].value, (i * 1000 + 299) as f64);
+    }
+
+    // Round 2: run 3 changes its param; the group is undone and each batch written alone.
+    let before = store.group_commit_stats();
+    let pause = store.pause_group_commit_for_tests().await;
+    let mut writers = Vec::new();
+    for (i, run_id) in runs.iter().enumerate() {
+        let store = store.clone();
+        let run_id = run_id.clone();
+        let metrics = vec![metric("round2", i as f64, 6, 0)];
+        let params = if i == 3 { vec![Param { key: "lr".into(), value: "0.2".into() }] } else { Vec::new() };
+        writers.push(tokio::spawn(async move { store.log_batch(&run_id, &metrics, &params, &[]).await }));
+    }
+    wait_for_queue(&store, 10).await;
+    drop(pause);
+    for (i, writer) in writers.into_iter().enumerate() {
+        let outcome = writer.await.unwrap();
+        let latest = store.get_run(&runs[i]).await.unwrap().data.metrics;
+        let round2 = latest.iter().find(|m| m.key == "round2");
+        if i == 3 {
+            let err = outcome.unwrap_err();
+            assert!(matches!(err, StoreError::InvalidArgument(ref m) if m.contains("Changing param")), "{err}");
+            assert!(round2.is_none(), "the refused batch wrote nothing");
+        } else {
+            outcome.unwrap();
+            assert_eq!(round2.map(|m| m.value), Some(i as f64));
+        }
+    }
+    let after = store.group_commit_stats();
+    assert_eq!(after.transactions - before.transactions, 9, "nine batches committed alone after the group failed");
+}
+
+async fn wait_for_queue(store: &keelson_store::Store, n: usize) {
+    for _ in 0..500 {
+        if store.queued_batches_for_tests() == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("only {} of {n} batches queued", store.queued_batches_for_tests());
 }
 
 async fn latest_metric_follows_step_then_timestamp_and_keeps_nan(db: TestDb) {
@@ -251,4 +328,34 @@ async fn logged_models_and_traces_round_trip(db: TestDb) {
     assert_eq!(store.search_traces(&["0".into()], 10, None).await.unwrap().items.len(), 1);
     assert_eq!(store.delete_traces("0", &["tr-1".into()]).await.unwrap(), 1);
     assert!(matches!(store.get_trace("tr-1").await, Err(StoreError::NotFound(_))));
+}
+
+/// A database left at schema 2 (metric history with a rowid) keeps every point, NaN and
+/// infinity included, when migration 3 rebuilds the history as a clustered table.
+#[tokio::test]
+async fn sqlite_upgrade_to_clustered_metrics_keeps_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keelson.db", dir.path().display());
+    let old = keelson_store::Store::connect(&url, &keelson_store::StoreOptions::default()).await.unwrap();
+    assert_eq!(old.migrate_to(2).await.unwrap().to_version, 2);
+    let run_id = old.create_run("0", "u", 1, "r", &[]).await.unwrap().info.run_id;
+    let mut points: Vec<Metric> = (0..50).map(|s| metric("loss", 1.0 / (s + 1) as f64, 100 + s, s)).collect();
+    points.push(metric("odd", f64::NAN, 1, 0));
+    points.push(metric("odd", f64::NEG_INFINITY, 2, 1));
+    old.log_batch(&run_id, &points, &[], &[]).await.unwrap();
+    old.close().await;
+
+    let store = keelson_store::Store::open(&url, &keelson_store::StoreOptions::default()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), keelson_store::LATEST_SCHEMA_VERSION);
+    let loss = store.get_metric_history(&run_id, "loss", None, None).await.unwrap().items;
+    assert_eq!(
+        loss.iter().map(|m| (m.step, m.value)).collect::<Vec<_>>(),
+        points[..50].iter().map(|m| (m.step, m.value)).collect::<Vec<_>>()
+    );
+    let odd = store.get_metric_history(&run_id, "odd", None, None).await.unwrap().items;
+    assert!(odd[0].value.is_nan());
+    assert_eq!(odd[1].value, f64::NEG_INFINITY);
+    // The rebuilt table still ignores exact duplicates and cascades with its run.
+    store.log_batch(&run_id, &points[..5], &[], &[]).await.unwrap();
+    assert_eq!(store.get_metric_history(&run_id, "loss", None, None).await.unwrap().items.len(), 50);
 }

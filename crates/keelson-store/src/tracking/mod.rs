@@ -2,6 +2,7 @@
 //! logged models and traces.
 
 mod experiments;
+mod group_commit;
 mod logged_models;
 mod metrics;
 mod runs;
@@ -11,6 +12,9 @@ mod traces;
 pub use logged_models::NewLoggedModel;
 pub use runs::{RunSearch, RunUpdate, RUN_NAME_TAG};
 pub use traces::StoredTrace;
+
+pub(crate) use group_commit::BatchQueue;
+pub use group_commit::GroupCommitStats;
 
 use crate::backend::Backend;
 use crate::error::StoreError;

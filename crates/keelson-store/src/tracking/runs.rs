@@ -164,7 +164,8 @@ impl Store {
         Ok(())
     }
 
-    /// Writes metrics, params and tags in one transaction: all of it or none of it.
+    /// Writes metrics, params and tags in one transaction: all of it or none of it. Concurrent
+    /// calls share transactions (group commit); each returns once its batch is committed.
     /// Params are immutable: a different value for a logged key is refused.
     pub async fn log_batch(
         &self,
@@ -174,12 +175,7 @@ impl Store {
         tags: &[Tag],
     ) -> Result<(), StoreError> {
         self.active_run(run_id).await?;
-        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
-        insert_params(&mut tx, self.backend, run_id, params).await?;
-        super::metrics::insert_metrics(&mut tx, self.backend, run_id, metrics).await?;
-        upsert_run_tags(&mut tx, self.backend, run_id, tags).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_batch_grouped(run_id, metrics, params, tags).await
     }
 
     /// Records dataset and model inputs of a run.
@@ -453,7 +449,7 @@ pub(crate) async fn upsert_run_tags(
 }
 
 /// Inserts params, refusing changes to logged values (MLflow: params are immutable).
-async fn insert_params(
+pub(crate) async fn insert_params(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     run_id: &str,
