@@ -47,12 +47,12 @@ def main():
     out("    wall seconds per phase; ratio = mlflow / keelson (higher = keelson faster).")
     out("    cpu = the client process's own CPU seconds in that phase: no server can go below")
     out("    it, so it caps the ratio (the ceiling is mlflow wall / keelson client cpu).")
+    keelson, mlflow = load(workdir, "client_keelson.json"), load(workdir, "client_mlflow.json")
     if keelson and mlflow:
         out(
             "    CPU taken by processes outside this benchmark meanwhile (of all cores): keelson pass"
             f" {others(keelson)}, mlflow pass {others(mlflow)}"
         )
-    keelson, mlflow = load(workdir, "client_keelson.json"), load(workdir, "client_mlflow.json")
     out(
         f"    {'phase':<46} {'keelson s':>10} {'(cpu)':>7} {'mlflow s':>10} {'(cpu)':>7} "
         f"{'ratio':>7}"

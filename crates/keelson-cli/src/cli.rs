@@ -47,6 +47,70 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Registered models on a running server: aliases, policies, approvals, lineage, export.
+    Model(ModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Server URL.
+    #[arg(long, env = "KEELSON_SERVER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (sent as a bearer token).
+    #[arg(long, env = "KEELSON_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Point an alias at a version (checked against the alias's promotion policy).
+    SetAlias {
+        name: String,
+        alias: String,
+        version: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Move an alias back to the version it pointed at before its last move.
+    Rollback { name: String, alias: String },
+    /// Every alias move of a model, oldest first.
+    History {
+        name: String,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Set the promotion policy of an alias from a JSON file (`-` for standard input).
+    SetPolicy { name: String, alias: String, file: PathBuf },
+    /// Show the promotion policy of an alias.
+    Policy { name: String, alias: String },
+    /// Approve a version for an alias, as the user of --token.
+    Approve {
+        name: String,
+        version: String,
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// A version's lineage as a tree: run, code, data, environment, signature, metrics.
+    Lineage {
+        name: String,
+        version: String,
+        /// Print JSON instead of the tree.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write NAME@ALIAS or NAME/VERSION as a self-describing package into DIR.
+    Export { model: String, dir: PathBuf },
+    /// Register a package written by `export` on this server.
+    Import {
+        dir: PathBuf,
+        /// Register under this name instead of the exported one.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

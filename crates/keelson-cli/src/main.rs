@@ -1,7 +1,10 @@
 //! The `keelson` command.
 
 mod cli;
+mod client;
 mod logging;
+mod model;
+mod package;
 mod run;
 
 use clap::Parser;

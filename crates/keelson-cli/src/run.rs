@@ -12,6 +12,11 @@ use std::process::ExitCode;
 const CONFIG_ERROR: u8 = 2;
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // Client commands talk to a server and need no local configuration.
+    let cli = match cli.command {
+        Command::Model(args) => return crate::model::run(args).await,
+        command => Cli { global: cli.global, command },
+    };
     let flags = match &cli.command {
         Command::Server(args) | Command::Quickstart(args) => args.flags(),
         Command::Worker(args) => args.flags(),
@@ -19,6 +24,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
         }
         Command::Config { .. } => Vec::new(),
+        Command::Model(_) => Vec::new(),
     };
     let config = match load_config(&cli.global, &flags) {
         Ok(config) => config,
@@ -34,6 +40,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
+        Command::Model(_) => unreachable!("handled before configuration is loaded"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

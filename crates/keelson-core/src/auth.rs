@@ -61,15 +61,22 @@ impl fmt::Display for Permission {
 pub enum Principal {
     /// No credentials were presented.
     Anonymous,
-    /// A named user or service token, once the security issue adds authentication.
-    User { name: String },
+    /// A user or service identified by a token, with the roles it was granted.
+    User { name: String, roles: Vec<String> },
 }
 
 impl Principal {
     pub fn name(&self) -> &str {
         match self {
             Principal::Anonymous => "anonymous",
-            Principal::User { name } => name,
+            Principal::User { name, .. } => name,
+        }
+    }
+
+    pub fn roles(&self) -> &[String] {
+        match self {
+            Principal::Anonymous => &[],
+            Principal::User { roles, .. } => roles,
         }
     }
 }

@@ -19,6 +19,7 @@ pub struct Config {
     pub artifacts: ArtifactsConfig,
     pub worker: WorkerConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +78,16 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Who may call the API. With no tokens file every caller is anonymous (and the server only
+/// serves loopback); with one, `Authorization: Bearer <token>` (or HTTP Basic with the token as
+/// password, as the `mlflow` client sends it) identifies a user and the roles granted to them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A TOML file of `[[users]]` with `name`, `token_sha256` (hex) and `roles`.
+    pub tokens_file: String,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -86,6 +97,7 @@ impl Default for Config {
             artifacts: ArtifactsConfig::default(),
             worker: WorkerConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

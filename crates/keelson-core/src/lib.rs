@@ -6,6 +6,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod promotion;
+pub mod registry;
 pub mod search;
 pub mod time;
 pub mod tracking;

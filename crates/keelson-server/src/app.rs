@@ -32,6 +32,7 @@ pub struct AppState {
     pub auth: AuthContext,
     pub max_body_bytes: usize,
     pub tracking: keelson_tracking::TrackingService,
+    pub registry: keelson_tracking::RegistryService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -40,6 +41,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::health::routes(state.clone()))
         .merge(routes::jobs::routes(state.clone()))
         .merge(routes::mlflow::routes(state.clone()))
+        .merge(routes::models::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

@@ -34,6 +34,87 @@ impl Authenticator for AnonymousAuthenticator {
     }
 }
 
+/// Users identified by API tokens. Only SHA-256 digests of tokens are kept, in a TOML file:
+///
+/// ```toml
+/// [[users]]
+/// name = "alice"
+/// token_sha256 = "…"       # sha256 of the token, hex
+/// roles = ["approver"]
+/// ```
+pub struct TokenAuthenticator {
+    users: Vec<TokenUser>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenUser {
+    name: String,
+    token_sha256: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    users: Vec<TokenUser>,
+}
+
+impl TokenAuthenticator {
+    /// Parses a tokens file; errors name the problem for the operator.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        for user in &file.users {
+            if user.name.trim().is_empty() || user.name == "anonymous" {
+                return Err(format!("user name `{}` is not allowed", user.name));
+            }
+            let digest =
+                hex::decode(&user.token_sha256).map_err(|_| format!("token_sha256 of `{}` is not hex", user.name))?;
+            if digest.len() != 32 {
+                return Err(format!("token_sha256 of `{}` must be 64 hex digits", user.name));
+            }
+        }
+        Ok(Self { users: file.users })
+    }
+
+    fn user_for(&self, token: &str) -> Option<&TokenUser> {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+        self.users.iter().find(|u| u.token_sha256.eq_ignore_ascii_case(&digest))
+    }
+}
+
+impl Authenticator for TokenAuthenticator {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Principal::Anonymous);
+        };
+        let unauthenticated =
+            || ApiError::new(ErrorCode::Unauthenticated, "the credentials in the Authorization header are not valid");
+        let value = value.to_str().map_err(|_| unauthenticated())?;
+        let (scheme, credentials) = value.split_once(' ').ok_or_else(unauthenticated)?;
+        let (claimed, token) = if scheme.eq_ignore_ascii_case("bearer") {
+            (None, credentials.trim().to_string())
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            use base64::Engine;
+            let decoded =
+                base64::engine::general_purpose::STANDARD.decode(credentials.trim()).map_err(|_| unauthenticated())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
+            let (user, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
+            (Some(user.to_string()), password.to_string())
+        } else {
+            return Err(unauthenticated());
+        };
+        let user = self.user_for(&token).ok_or_else(unauthenticated)?;
+        if claimed.is_some_and(|claimed| claimed != user.name) {
+            return Err(unauthenticated());
+        }
+        Ok(Principal::User { name: user.name.clone(), roles: user.roles.clone() })
+    }
+}
+
 /// Until authentication exists, the embedded default allows everything when bound to loopback,
 /// where only local users can reach it, and refuses everything but public routes otherwise.
 pub struct LoopbackOnlyPolicy {

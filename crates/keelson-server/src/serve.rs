@@ -23,6 +23,8 @@ pub enum ServeError {
     Bind { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid auth.tokens_file `{path}`: {reason}")]
+    Tokens { path: String, reason: String },
 }
 
 pub struct ServerOptions {
@@ -58,18 +60,26 @@ where
     if !bound_to_loopback {
         tracing::warn!(%local, "listening on a non-loopback address without authentication: API calls will be refused");
     }
+    let authenticator: Arc<dyn crate::auth::Authenticator> = if config.auth.tokens_file.is_empty() {
+        Arc::new(AnonymousAuthenticator)
+    } else {
+        let path = config.auth.tokens_file.clone();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ServeError::Tokens { path: path.clone(), reason: e.to_string() })?;
+        Arc::new(
+            crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?,
+        )
+    };
     let registry = Arc::new(options.job_handlers);
     let state = AppState {
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
+        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts,
         job_kinds: registry.clone(),
         retry: config.retry_policy(),
         metrics: Arc::new(HttpMetrics::default()),
-        auth: AuthContext {
-            authenticator: Arc::new(AnonymousAuthenticator),
-            policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
-        },
+        auth: AuthContext { authenticator, policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }) },
         max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
     };
     let (app, _routes) = build_app(state);

@@ -30,6 +30,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
     let state = AppState {
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
+        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         store,
         artifacts,
         job_kinds: Arc::new(HandlerRegistry::with_builtins()),

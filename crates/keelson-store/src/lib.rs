@@ -9,6 +9,7 @@ mod backend;
 mod error;
 pub mod jobs;
 mod migrations;
+pub mod registry;
 pub mod tracking;
 pub mod worker;
 

@@ -30,10 +30,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_metrics_clustered.sql"),
         postgres: include_str!("../migrations/postgres/0003_metrics_clustered.sql"),
     },
+    Migration {
+        version: 4,
+        name: "registry",
+        sqlite: include_str!("../migrations/sqlite/0004_registry.sql"),
+        postgres: include_str!("../migrations/postgres/0004_registry.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 3;
+pub const LATEST_SCHEMA_VERSION: i64 = 4;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -5,6 +5,9 @@ pub enum TrackingError {
     /// Invalid input, phrased as MLflow phrases it (clients show it to users).
     #[error("{0}")]
     Invalid(String),
+    /// A promotion policy refuses an alias move; the message lists every unmet condition.
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error(transparent)]
     Store(#[from] keelson_store::StoreError),
     #[error(transparent)]
@@ -21,6 +24,7 @@ impl HasErrorKind for TrackingError {
     fn kind(&self) -> ErrorKind {
         match self {
             TrackingError::Invalid(_) => ErrorKind::InvalidArgument,
+            TrackingError::PolicyViolation(_) => ErrorKind::PermissionDenied,
             TrackingError::Store(e) => e.kind(),
             TrackingError::Artifacts(e) => e.kind(),
         }

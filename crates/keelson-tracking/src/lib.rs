@@ -3,9 +3,11 @@
 
 mod error;
 mod names;
+pub mod registry;
 mod service;
 pub mod traces;
 pub mod validation;
 
 pub use error::TrackingError;
+pub use registry::{Actor, CreateModelVersion, RegistryService};
 pub use service::{CreateRun, TrackingService};

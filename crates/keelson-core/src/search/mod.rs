@@ -4,6 +4,10 @@
 
 mod parser;
 
+pub use parser::registry::{
+    parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,
+    parse_registered_model_order_by,
+};
 pub use parser::{
     parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by, SearchSyntaxError,
 };
@@ -140,5 +144,46 @@ pub enum ExperimentKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentOrderBy {
     pub key: ExperimentKey,
+    pub ascending: bool,
+}
+
+/// Registry search (`search_registered_models`, `search_model_versions`): a conjunction of
+/// comparisons on a few attributes and tags.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegistryFilter {
+    pub clauses: Vec<RegistryComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryComparison {
+    pub key: RegistryKey,
+    pub op: CompareOp,
+    pub value: FilterValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RegistryKey {
+    Name,
+    /// Model versions only.
+    RunId,
+    /// Model versions only: the version's `source`.
+    SourcePath,
+    /// Model versions only.
+    VersionNumber,
+    Tag(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegistryOrderKey {
+    Name,
+    CreationTimestamp,
+    LastUpdatedTimestamp,
+    /// Model versions only.
+    VersionNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryOrderBy {
+    pub key: RegistryOrderKey,
     pub ascending: bool,
 }

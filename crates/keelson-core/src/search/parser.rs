@@ -24,6 +24,7 @@
 //! against `mlflow server` keep working here.
 
 mod lexer;
+pub(super) mod registry;
 
 use super::*;
 use lexer::{Segment, Token, TokenKind};

@@ -1,3 +1,4 @@
 pub mod health;
 pub mod jobs;
 pub mod mlflow;
+pub mod models;

@@ -18,9 +18,11 @@
 
 use crate::backend::{Backend, Store};
 use crate::error::StoreError;
+use keelson_core::registry::PROMPT_TAG;
 use keelson_core::search::{
     CompareOp, DatasetField, ExperimentComparison, ExperimentFilter, ExperimentKey, ExperimentOrderBy, FilterValue,
-    RunAttribute, RunComparison, RunFilter, RunKey, RunOrderBy,
+    RegistryFilter, RegistryKey, RegistryOrderBy, RegistryOrderKey, RunAttribute, RunComparison, RunFilter, RunKey,
+    RunOrderBy,
 };
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -554,6 +556,105 @@ impl<'a> Builder<'a> {
             ))),
         }
     }
+}
+
+/// What a registry search returns: registered models (`registered_models rm`) or model versions
+/// (`model_versions mv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryTable {
+    Models,
+    Versions,
+}
+
+/// A boolean expression over `rm` or `mv` for a registry filter. Prompts (models tagged
+/// `mlflow.prompt.is_prompt = 'true'`) are left out unless the filter asks for them with that
+/// very tag, as MLflow does.
+pub fn registry_filter_sql(
+    filter: &RegistryFilter,
+    table: RegistryTable,
+    next_placeholder: &mut usize,
+    backend: Backend,
+) -> Result<SqlFragment, StoreError> {
+    let mut builder = Builder::new(next_placeholder, backend);
+    let asks_for_prompts = filter.clauses.iter().any(|clause| match (&clause.key, &clause.value) {
+        (RegistryKey::Tag(key), FilterValue::String(value)) if key == PROMPT_TAG => {
+            (clause.op == CompareOp::Eq && value.eq_ignore_ascii_case("true"))
+                || (clause.op == CompareOp::Ne && value.eq_ignore_ascii_case("false"))
+        }
+        _ => false,
+    });
+    let (row, tag_table, tag_join) = match table {
+        RegistryTable::Models => ("rm", "registered_model_tags", "t.name = rm.name"),
+        RegistryTable::Versions => ("mv", "model_version_tags", "t.name = mv.name AND t.version = mv.version"),
+    };
+    let mut conditions = Vec::new();
+    for clause in &filter.clauses {
+        let subject = match &clause.key {
+            RegistryKey::Tag(key) => format!("tag '{key}'"),
+            other => format!("attribute '{other:?}'"),
+        };
+        let condition = match &clause.key {
+            RegistryKey::Tag(key) if key == PROMPT_TAG && !asks_for_prompts => continue,
+            RegistryKey::Tag(key) => {
+                let key_placeholder = builder.bind_text(key);
+                let predicate = builder.predicate("t.value", ColumnType::Text, clause.op, &clause.value, &subject)?;
+                format!(
+                    "EXISTS (SELECT 1 FROM {tag_table} t WHERE {tag_join} AND t.key = {key_placeholder} AND {predicate})"
+                )
+            }
+            RegistryKey::Name => {
+                builder.predicate(&format!("{row}.name"), ColumnType::Text, clause.op, &clause.value, &subject)?
+            }
+            RegistryKey::RunId => {
+                builder.predicate("mv.run_id", ColumnType::Text, clause.op, &clause.value, &subject)?
+            }
+            RegistryKey::SourcePath => {
+                builder.predicate("mv.source", ColumnType::Text, clause.op, &clause.value, &subject)?
+            }
+            RegistryKey::VersionNumber => {
+                builder.predicate("mv.version", ColumnType::Integer, clause.op, &clause.value, &subject)?
+            }
+        };
+        conditions.push(condition);
+    }
+    if !asks_for_prompts {
+        let prompt_key = builder.bind_text(PROMPT_TAG);
+        conditions.push(format!(
+            "NOT EXISTS (SELECT 1 FROM registered_model_tags pt WHERE pt.name = {row}.name \
+             AND pt.key = {prompt_key} AND LOWER(pt.value) = 'true')"
+        ));
+    }
+    Ok(builder.finish(conjunction(conditions)))
+}
+
+/// ORDER BY terms for a registry search, with MLflow's tie-breakers (name ascending, then for
+/// versions the version descending) unless the caller ordered by those.
+pub fn registry_order_sql(order: &[RegistryOrderBy], table: RegistryTable) -> Result<String, StoreError> {
+    let row = match table {
+        RegistryTable::Models => "rm",
+        RegistryTable::Versions => "mv",
+    };
+    let mut seen = HashSet::new();
+    let mut terms = Vec::new();
+    for clause in order {
+        if !seen.insert(clause.key) {
+            return Err(StoreError::InvalidArgument(format!("`order_by` contains duplicate fields: {order:?}")));
+        }
+        let column = match clause.key {
+            RegistryOrderKey::Name => "name",
+            RegistryOrderKey::CreationTimestamp => "creation_time",
+            RegistryOrderKey::LastUpdatedTimestamp => "last_updated_time",
+            RegistryOrderKey::VersionNumber => "version",
+        };
+        terms.push(format!("{row}.{column} {}", direction(clause.ascending)));
+    }
+    if !seen.contains(&RegistryOrderKey::Name) {
+        terms.push(format!("{row}.name ASC"));
+    }
+    if table == RegistryTable::Versions && !seen.contains(&RegistryOrderKey::VersionNumber) {
+        terms.push("mv.version DESC".to_string());
+    }
+    Ok(terms.join(", "))
 }
 
 fn in_list(column: &str, negated: bool, placeholders: &[String]) -> String {

@@ -5,6 +5,7 @@
 mod artifacts;
 mod experiments;
 mod logged_models;
+pub(crate) mod registry;
 mod runs;
 mod traces;
 mod wire;
@@ -19,6 +20,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(experiments::routes(state.clone()))
         .merge(runs::routes(state.clone()))
         .merge(logged_models::routes(state.clone()))
+        .merge(registry::routes(state.clone()))
         .merge(traces::routes(state.clone()))
         .merge(artifacts::routes(state))
 }

@@ -14,7 +14,7 @@ pub struct Rpc<T>(pub T);
 
 /// Fields that are repeated in MLflow's protos and so become lists in query strings.
 const REPEATED_FIELDS: &[&str] =
-    &["experiment_ids", "order_by", "run_ids", "tags", "datasets", "models", "trace_ids", "request_ids"];
+    &["experiment_ids", "order_by", "run_ids", "tags", "datasets", "models", "trace_ids", "request_ids", "stages"];
 
 impl<T, S> FromRequest<S> for Rpc<T>
 where

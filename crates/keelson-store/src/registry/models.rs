@@ -1,0 +1,303 @@
+//! Registered models: create, read, rename, describe, delete, tags, search.
+
+use super::{model_not_found, version_from_row, DELETED_STAGE, VERSION_COLUMNS};
+use crate::backend::Store;
+use crate::error::StoreError;
+use crate::tracking::search_sql::{bind_all, registry_filter_sql, registry_order_sql, RegistryTable};
+use crate::tracking::{decode_offset_token, encode_offset_token};
+use keelson_core::registry::{ModelVersion, RegisteredModel};
+use keelson_core::search::{RegistryFilter, RegistryOrderBy};
+use keelson_core::tracking::{Page, Tag};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+const MODEL_COLUMNS: &str = "rm.name, rm.creation_time, rm.last_updated_time, rm.description, rm.user_id";
+
+fn model_from_row(row: &AnyRow) -> Result<RegisteredModel, StoreError> {
+    Ok(RegisteredModel {
+        name: row.try_get("name")?,
+        creation_timestamp: row.try_get("creation_time")?,
+        last_updated_timestamp: row.try_get("last_updated_time")?,
+        user_id: row.try_get("user_id")?,
+        description: row.try_get("description")?,
+        latest_versions: Vec::new(),
+        tags: Vec::new(),
+        aliases: Vec::new(),
+    })
+}
+
+impl Store {
+    pub async fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[Tag],
+        user_id: Option<&str>,
+    ) -> Result<RegisteredModel, StoreError> {
+        let now = self.now();
+        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
+        let exists = sqlx::query("SELECT 1 AS one FROM registered_models WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if exists {
+            return Err(StoreError::AlreadyExists(format!("Registered Model (name={name}) already exists.")));
+        }
+        sqlx::query(
+            "INSERT INTO registered_models (name, creation_time, last_updated_time, description, user_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now)
+        .bind(description)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        upsert_model_tags(&mut tx, name, tags).await?;
+        tx.commit().await?;
+        self.get_registered_model(name).await
+    }
+
+    pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel, StoreError> {
+        let row = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM registered_models rm WHERE rm.name = $1"))
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| model_not_found(name))?;
+        let mut models = vec![model_from_row(&row)?];
+        self.attach_model_details(&mut models).await?;
+        Ok(models.remove(0))
+    }
+
+    pub async fn require_registered_model(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 AS one FROM registered_models WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| model_not_found(name))
+    }
+
+    pub async fn update_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<RegisteredModel, StoreError> {
+        let updated =
+            sqlx::query("UPDATE registered_models SET description = $1, last_updated_time = $2 WHERE name = $3")
+                .bind(description)
+                .bind(self.now())
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(model_not_found(name));
+        }
+        self.get_registered_model(name).await
+    }
+
+    /// Renames a model; versions, tags, aliases, policies and approvals follow by cascade, the
+    /// alias history explicitly.
+    pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel, StoreError> {
+        let now = self.now();
+        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
+        let exists =
+            |n: &str| sqlx::query("SELECT 1 AS one FROM registered_models WHERE name = $1").bind(n.to_string());
+        if exists(name).fetch_optional(&mut *tx).await?.is_none() {
+            return Err(model_not_found(name));
+        }
+        if name != new_name && exists(new_name).fetch_optional(&mut *tx).await?.is_some() {
+            return Err(StoreError::AlreadyExists(format!("Registered Model (name={new_name}) already exists.")));
+        }
+        sqlx::query("UPDATE registered_models SET name = $1, last_updated_time = $2 WHERE name = $3")
+            .bind(new_name)
+            .bind(now)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE model_versions SET last_updated_time = $1 WHERE name = $2")
+            .bind(now)
+            .bind(new_name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE alias_events SET name = $1 WHERE name = $2")
+            .bind(new_name)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.get_registered_model(new_name).await
+    }
+
+    pub async fn delete_registered_model(&self, name: &str) -> Result<(), StoreError> {
+        let deleted =
+            sqlx::query("DELETE FROM registered_models WHERE name = $1").bind(name).execute(&self.writer).await?;
+        if deleted.rows_affected() == 0 {
+            return Err(model_not_found(name));
+        }
+        Ok(())
+    }
+
+    pub async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
+        let touched = sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
+            .bind(self.now())
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if touched.rows_affected() == 0 {
+            return Err(model_not_found(name));
+        }
+        upsert_model_tags(&mut tx, name, std::slice::from_ref(tag)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deleting an absent tag of an existing model is not an error (MLflow ignores it too).
+    pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<(), StoreError> {
+        self.require_registered_model(name).await?;
+        sqlx::query("DELETE FROM registered_model_tags WHERE name = $1 AND key = $2")
+            .bind(name)
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn search_registered_models(
+        &self,
+        filter: &RegistryFilter,
+        order_by: &[RegistryOrderBy],
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<RegisteredModel>, StoreError> {
+        let offset = decode_offset_token(page_token)?;
+        let mut next = 1;
+        let condition = registry_filter_sql(filter, RegistryTable::Models, &mut next, self.backend)?;
+        let order = registry_order_sql(order_by, RegistryTable::Models)?;
+        let sql = format!(
+            "SELECT {MODEL_COLUMNS} FROM registered_models rm WHERE {} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            condition.sql,
+            next,
+            next + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), &condition.binds)
+            .bind(max_results + 1)
+            .bind(offset)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut models = rows.iter().map(model_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = if models.len() as i64 > max_results {
+            models.truncate(max_results as usize);
+            Some(encode_offset_token(offset + max_results))
+        } else {
+            None
+        };
+        self.attach_model_details(&mut models).await?;
+        Ok(Page { items: models, next_page_token })
+    }
+
+    /// The latest version in each stage of a model (MLflow's `latest_versions`), ascending by
+    /// version.
+    pub async fn latest_versions(&self, name: &str) -> Result<Vec<ModelVersion>, StoreError> {
+        let mut versions = self.latest_versions_of(&[name.to_string()]).await?.remove(name).unwrap_or_default();
+        self.attach_version_details(&mut versions).await?;
+        Ok(versions)
+    }
+
+    async fn latest_versions_of(&self, names: &[String]) -> Result<HashMap<String, Vec<ModelVersion>>, StoreError> {
+        let mut out: HashMap<String, Vec<ModelVersion>> = HashMap::new();
+        for chunk in names.chunks(500) {
+            let list = crate::tracking::placeholders(self.backend, 1, chunk.len());
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.name IN ({list}) \
+                   AND mv.current_stage <> '{DELETED_STAGE}' \
+                   AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
+                                     WHERE m2.name = mv.name AND m2.current_stage = mv.current_stage) \
+                 ORDER BY mv.name, mv.version"
+            );
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name.as_str());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                let version = version_from_row(&row)?;
+                out.entry(version.name.clone()).or_default().push(version);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn attach_model_details(&self, models: &mut [RegisteredModel]) -> Result<(), StoreError> {
+        if models.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+        let mut latest = self.latest_versions_of(&names).await?;
+        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+        let mut aliases: HashMap<String, Vec<keelson_core::registry::RegisteredModelAlias>> = HashMap::new();
+        for chunk in names.chunks(500) {
+            let list = crate::tracking::placeholders(self.backend, 1, chunk.len());
+            let sql = format!("SELECT name, key, value FROM registered_model_tags WHERE name IN ({list}) ORDER BY key");
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name.as_str());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                tags.entry(row.try_get("name")?)
+                    .or_default()
+                    .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
+            }
+            let sql = format!(
+                "SELECT name, alias, version FROM registered_model_aliases WHERE name IN ({list}) ORDER BY alias"
+            );
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name.as_str());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                aliases.entry(row.try_get("name")?).or_default().push(keelson_core::registry::RegisteredModelAlias {
+                    alias: row.try_get("alias")?,
+                    version: row.try_get::<i64, _>("version")?.to_string(),
+                });
+            }
+        }
+        let mut all_latest: Vec<ModelVersion> = Vec::new();
+        for model in models.iter() {
+            all_latest.extend(latest.remove(&model.name).unwrap_or_default());
+        }
+        self.attach_version_details(&mut all_latest).await?;
+        let mut by_model: HashMap<String, Vec<ModelVersion>> = HashMap::new();
+        for version in all_latest {
+            by_model.entry(version.name.clone()).or_default().push(version);
+        }
+        for model in models.iter_mut() {
+            model.latest_versions = by_model.remove(&model.name).unwrap_or_default();
+            model.tags = tags.remove(&model.name).unwrap_or_default();
+            model.aliases = aliases.remove(&model.name).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+async fn upsert_model_tags(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    tags: &[Tag],
+) -> Result<(), StoreError> {
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO registered_model_tags (name, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(&tag.key)
+        .bind(&tag.value)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
