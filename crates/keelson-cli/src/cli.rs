@@ -49,6 +49,36 @@ pub enum Command {
     },
     /// Registered models on a running server: aliases, policies, approvals, lineage, export.
     Model(ModelArgs),
+    /// The model catalog on a running server: list models, sync catalog files.
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Server URL.
+    #[arg(long, env = "KEELSON_SERVER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (sent as a bearer token).
+    #[arg(long, env = "KEELSON_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: CatalogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Active catalog models (with --all, removed ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Sync one source (a configured one, or SOURCE with --location), or all configured ones.
+    Sync {
+        source: Option<String>,
+        /// Catalog file: a path on the server, file:// or http(s):// URL.
+        #[arg(long)]
+        location: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

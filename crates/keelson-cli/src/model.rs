@@ -1,6 +1,6 @@
 //! `keelson model …`: registry governance commands against a running server.
 
-use crate::cli::{ModelArgs, ModelCommand};
+use crate::cli::{CatalogArgs, CatalogCommand, ModelArgs, ModelCommand};
 use crate::client::{segment, ApiClient};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -114,4 +114,68 @@ fn print_tree(node: &Value, prefix: &str, last: bool, branch: Option<&str>) {
     for (i, child) in children.iter().enumerate() {
         print_tree(child, &child_prefix, i + 1 == children.len(), Some(label));
     }
+}
+
+pub async fn run_catalog(args: CatalogArgs) -> ExitCode {
+    match catalog(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn catalog(args: CatalogArgs) -> Result<()> {
+    let client = ApiClient::new(&args.server, args.token)?;
+    match args.command {
+        CatalogCommand::List { all } => {
+            let query = if all { vec![("include_removed", "true".to_string())] } else { Vec::new() };
+            let answer = client.get("/api/v1/catalog/models", &query).await?;
+            for model in answer["models"].as_array().into_iter().flatten() {
+                let price = model["price"]
+                    .as_object()
+                    .map(|p| {
+                        format!(
+                            "{}/{} {} per 1k",
+                            p["input_per_1k"],
+                            p["output_per_1k"],
+                            p["currency"].as_str().unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<36} {:<18} {:<14} ctx {:<8} {:<28} {:<8} {}",
+                    model["id"].as_str().unwrap_or(""),
+                    model["provider"].as_str().unwrap_or(""),
+                    model["task"].as_str().unwrap_or(""),
+                    model["context_length"].as_u64().map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                    price,
+                    model["status"].as_str().unwrap_or(""),
+                    model["source"].as_str().unwrap_or("")
+                );
+            }
+        }
+        CatalogCommand::Sync { source, location } => {
+            let answer =
+                client.post("/api/v1/catalog/sync", &json!({ "source": source, "location": location })).await?;
+            for report in answer["reports"].as_array().into_iter().flatten() {
+                let list = |key: &str| {
+                    report[key]
+                        .as_array()
+                        .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                };
+                println!(
+                    "{}: added [{}] changed [{}] removed [{}] unchanged {}",
+                    report["source"].as_str().unwrap_or(""),
+                    list("added"),
+                    list("changed"),
+                    list("removed"),
+                    report["unchanged"]
+                );
+            }
+        }
+    }
+    Ok(())
 }

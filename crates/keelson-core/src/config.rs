@@ -20,6 +20,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub catalog: CatalogConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +89,18 @@ pub struct AuthConfig {
     pub tokens_file: String,
 }
 
+/// The model catalog's sources and schedule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Catalog files by source name: a path, `file://…`, or an `http(s)://` URL.
+    pub sources: BTreeMap<String, String>,
+    /// Seconds between scheduled syncs of every source; 0 syncs only on request.
+    pub sync_interval_seconds: u64,
+    /// Job kind started for each model a sync adds (an evaluation pipeline); empty for none.
+    pub on_new_model_job: String,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -98,6 +111,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -231,7 +245,7 @@ impl ConfigLoader {
                 _ => return Ok(false),
             }
             // `artifacts.options` is a free-form map: any key below it is a setting.
-            inside_free_map = key.starts_with("artifacts.options.");
+            inside_free_map = key.starts_with("artifacts.options.") || key.starts_with("catalog.sources.");
         }
         let value = match table.get(leaf) {
             Some(toml::Value::Integer(_)) => {

@@ -2,6 +2,7 @@
 //! Nothing here performs I/O; callers hand in what they read.
 
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -33,6 +33,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub tracking: keelson_tracking::TrackingService,
     pub registry: keelson_tracking::RegistryService,
+    pub catalog: keelson_genai::CatalogService,
+    /// Configured catalog sources by name (`catalog.sources`).
+    pub catalog_sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -42,6 +45,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::jobs::routes(state.clone()))
         .merge(routes::mlflow::routes(state.clone()))
         .merge(routes::models::routes(state.clone()))
+        .merge(routes::catalog::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+mod catalog_sync;
 pub mod error;
 pub mod extract;
 pub mod metrics;

@@ -75,6 +75,14 @@ where
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
+        catalog: keelson_genai::CatalogService::new(
+            store.clone(),
+            config.retry_policy(),
+            Some(config.catalog.on_new_model_job.clone())
+                .filter(|kind| !kind.is_empty())
+                .map(|job_kind| keelson_genai::catalog::NewModelHook { job_kind }),
+        ),
+        catalog_sources: config.catalog.sources.clone(),
         artifacts,
         job_kinds: registry.clone(),
         retry: config.retry_policy(),
@@ -82,6 +90,8 @@ where
         auth: AuthContext { authenticator, policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }) },
         max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
     };
+    let catalog_schedule = (config.catalog.sync_interval_seconds > 0 && !config.catalog.sources.is_empty())
+        .then(|| (state.catalog.clone(), state.catalog_sources.clone()));
     let (app, _routes) = build_app(state);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -96,6 +106,11 @@ where
         let worker = Worker::new(store.clone(), (*registry).clone(), options);
         tokio::spawn(worker.run(stop_rx.clone()))
     });
+
+    if let Some((catalog, sources)) = catalog_schedule {
+        let interval = Duration::from_secs(config.catalog.sync_interval_seconds);
+        tokio::spawn(crate::catalog_sync::run_schedule(catalog, sources, interval, stop_rx.clone()));
+    }
 
     tracing::info!(%local, database = store.display_url(), "keelson server listening");
     on_listening(local);

@@ -31,6 +31,8 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     let state = AppState {
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
+        catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
+        catalog_sources: Default::default(),
         store,
         artifacts,
         job_kinds: Arc::new(HandlerRegistry::with_builtins()),

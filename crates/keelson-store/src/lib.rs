@@ -6,6 +6,7 @@
 //! migration files.
 
 mod backend;
+pub mod catalog;
 mod error;
 pub mod jobs;
 mod migrations;

@@ -36,10 +36,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_registry.sql"),
         postgres: include_str!("../migrations/postgres/0004_registry.sql"),
     },
+    Migration {
+        version: 5,
+        name: "catalog",
+        sqlite: include_str!("../migrations/sqlite/0005_catalog.sql"),
+        postgres: include_str!("../migrations/postgres/0005_catalog.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 4;
+pub const LATEST_SCHEMA_VERSION: i64 = 5;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -72,9 +72,11 @@ where
                 ApiError::new(ErrorCode::MalformedRequest, format!("could not read the request body: {rejection}"))
             }
         })?;
+        // MLflow reads a body that is not JSON as an empty message and then names the missing
+        // required field: INVALID_PARAMETER_VALUE either way.
         let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ApiError::invalid(format!("invalid request body: {e}")),
-            _ => ApiError::new(ErrorCode::MalformedRequest, format!("request body is not valid JSON: {e}")),
+            _ => ApiError::invalid(format!("request body is not valid JSON: {e}")),
         })?;
         Ok(Rpc(parsed))
     }
