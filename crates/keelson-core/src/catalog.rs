@@ -110,9 +110,8 @@ impl CatalogEntry {
             return Err(format!("model `{id}`: context_length must be positive"));
         }
         if let Some(price) = &self.price {
-            if !(price.input_per_1k.is_finite() && price.input_per_1k >= 0.0)
-                || !(price.output_per_1k.is_finite() && price.output_per_1k >= 0.0)
-            {
+            let valid = |value: f64| value.is_finite() && value >= 0.0;
+            if !valid(price.input_per_1k) || !valid(price.output_per_1k) {
                 return Err(format!("model `{id}`: prices must be finite and not negative"));
             }
         }
