@@ -5,7 +5,7 @@ use crate::backend::Store;
 use crate::error::StoreError;
 use crate::tracking::search_sql::{bind_all, registry_filter_sql, registry_order_sql, RegistryTable};
 use crate::tracking::{decode_offset_token, encode_offset_token};
-use keelson_core::registry::{ModelVersion, RegisteredModel};
+use keelson_core::registry::{ModelVersion, RegisteredModel, PROMPT_TAG};
 use keelson_core::search::{RegistryFilter, RegistryOrderBy};
 use keelson_core::tracking::{Page, Tag};
 use sqlx::any::AnyRow;
@@ -43,7 +43,27 @@ impl Store {
             .await?
             .is_some();
         if exists {
-            return Err(StoreError::AlreadyExists(format!("Registered Model (name={name}) already exists.")));
+            let existing_is_prompt = sqlx::query(
+                "SELECT 1 AS one FROM registered_model_tags WHERE name = $1 AND key = $2 AND LOWER(value) = 'true'",
+            )
+            .bind(name)
+            .bind(PROMPT_TAG)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            let new_is_prompt = tags.iter().any(|t| t.key == PROMPT_TAG && t.value.eq_ignore_ascii_case("true"));
+            let entity = |prompt: bool| if prompt { "Prompt" } else { "Registered Model" };
+            let message = if existing_is_prompt != new_is_prompt {
+                format!(
+                    "Tried to create a {} with name '{name}', but the name is already taken by a {}. MLflow does not \
+                     allow creating a model and a prompt with the same name.",
+                    entity(new_is_prompt).to_lowercase(),
+                    entity(existing_is_prompt).to_lowercase()
+                )
+            } else {
+                format!("{} (name={name}) already exists.", entity(new_is_prompt))
+            };
+            return Err(StoreError::AlreadyExists(message));
         }
         sqlx::query(
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description, user_id) \
@@ -270,6 +290,10 @@ impl Store {
             all_latest.extend(latest.remove(&model.name).unwrap_or_default());
         }
         self.attach_version_details(&mut all_latest).await?;
+        // MLflow lists a model's aliases on the model, not on the versions in latest_versions.
+        for version in &mut all_latest {
+            version.aliases.clear();
+        }
         let mut by_model: HashMap<String, Vec<ModelVersion>> = HashMap::new();
         for version in all_latest {
             by_model.entry(version.name.clone()).or_default().push(version);

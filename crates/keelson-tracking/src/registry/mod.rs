@@ -63,7 +63,10 @@ impl RegistryService {
         for tag in tags {
             validate_registry_tag(tag)?;
         }
-        Ok(self.store.create_registered_model(name, description, tags, Some(actor.name.as_str())).await?)
+        // MLflow does not return a registered model's user_id; Keelson records the creator only
+        // when one is identified.
+        let user = Some(actor.name.as_str()).filter(|name| *name != "anonymous");
+        Ok(self.store.create_registered_model(name, description, tags, user).await?)
     }
 
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel, TrackingError> {
@@ -169,12 +172,13 @@ impl RegistryService {
                 name: request.name.clone(),
                 source: request.source.clone(),
                 storage_location: resolved.storage_location,
-                run_id: resolved.run_id,
-                run_link: request.run_link.clone().filter(|l| !l.is_empty()),
-                description: request.description.clone().filter(|d| !d.is_empty()),
+                // Unset strings are "" on MLflow's wire (proto3 defaults stored as sent).
+                run_id: Some(resolved.run_id.unwrap_or_default()),
+                run_link: Some(request.run_link.clone().unwrap_or_default()),
+                description: Some(request.description.clone().unwrap_or_default()),
                 tags: request.tags.clone(),
                 model_id: resolved.model_id.clone(),
-                user_id: Some(actor.name.clone()),
+                user_id: Some(actor.name.clone()).filter(|name| name != "anonymous"),
                 registration_metrics,
             })
             .await?;

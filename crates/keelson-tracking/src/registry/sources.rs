@@ -155,7 +155,8 @@ impl RegistryService {
         // `models:/<model_id>`: a logged model; its files are its artifact location.
         if let [only] = segments {
             if !only.contains('@') {
-                if model_id.as_deref().is_some_and(|m| m != *only) {
+                // The request must name the logged model the source points into.
+                if model_id.as_deref() != Some(*only) {
                     return Err(invalid_source(source, "model_id"));
                 }
                 let model = self.store().get_logged_model(only).await.map_err(|e| match e {

@@ -140,7 +140,8 @@ async fn search_models(State(state): State<AppState>, Rpc(req): Rpc<Search>) -> 
         .registry
         .search_registered_models(req.filter.as_deref(), &req.order_by, req.max_results, req.page_token.as_deref())
         .await?;
-    let mut body = json!({ "registered_models": page.items });
+    // Proto3 JSON leaves out empty repeated fields, so an empty result is `{}`.
+    let mut body = if page.items.is_empty() { json!({}) } else { json!({ "registered_models": page.items }) };
     if let Some(token) = page.next_page_token {
         body["next_page_token"] = json!(token);
     }
@@ -150,7 +151,7 @@ async fn search_models(State(state): State<AppState>, Rpc(req): Rpc<Search>) -> 
 async fn latest_versions(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) -> Result<Json<Value>, ApiError> {
     let name = req.name()?;
     let versions = state.registry.get_latest_versions(&name, &req.stages).await?;
-    Ok(Json(json!({ "model_versions": versions })))
+    Ok(Json(if versions.is_empty() { json!({}) } else { json!({ "model_versions": versions }) }))
 }
 
 async fn set_model_tag(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) -> Result<Json<Value>, ApiError> {
@@ -263,7 +264,7 @@ async fn search_versions(State(state): State<AppState>, Rpc(req): Rpc<Search>) -
         .registry
         .search_model_versions(req.filter.as_deref(), &req.order_by, req.max_results, req.page_token.as_deref())
         .await?;
-    let mut body = json!({ "model_versions": page.items });
+    let mut body = if page.items.is_empty() { json!({}) } else { json!({ "model_versions": page.items }) };
     if let Some(token) = page.next_page_token {
         body["next_page_token"] = json!(token);
     }
