@@ -405,6 +405,11 @@ def mlflow_tracking(request, tmp_path_factory) -> Iterator[KeelsonServer]:
                 mlflow.end_run()
             # The fluent API's active experiment would point into the next module's server.
             mlflow.tracking.fluent._active_experiment_id = None
+            # `delenv` above records no undo when the variable was absent, and
+            # `mlflow.set_experiment` sets it: drop it so it cannot leak into the next module
+            # (whose fresh server may not have that experiment). The patch context then restores
+            # a value that was set before.
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
             mlflow.set_tracking_uri(previous_uri)
             if previous_uri is None:
                 os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -78,3 +78,23 @@ def endpoints_table(records: list[dict]) -> str:
 if __name__ == "__main__":
     # python tests/clients/mlflow_helpers.py recorded.json  -> the table for MLFLOW_ENDPOINTS.md
     print(endpoints_table(json.loads(Path(sys.argv[1]).read_text())), end="")
+
+
+# --- prompt registry ----------------------------------------------------------------------------
+
+# Background threads the client starts after register_prompt / load_prompt: they tag the prompt with
+# the active experiment (`_mlflow_experiment_ids`) or link it to the active model.
+PROMPT_LINK_THREAD_PREFIXES = ("link_prompt_to_experiment_thread-", "link_prompt_thread-")
+
+
+def wait_for_prompt_links(timeout_s: float = 30.0) -> None:
+    """Join the client's prompt-linking threads, so the requests they send are done (no race with
+    what a test reads next)."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread.name.startswith(PROMPT_LINK_THREAD_PREFIXES):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            assert not thread.is_alive(), f"{thread.name} still running after {timeout_s} s"

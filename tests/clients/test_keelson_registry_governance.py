@@ -51,14 +51,27 @@ def start_governed(directory: Path, backend: str):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
+    import mlflow.tracking.fluent
+
     server = start_governed(tmp_path_factory.mktemp(f"governed-{request.param}"), request.param)
     previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(server.url)
-    try:
-        yield server
-    finally:
-        mlflow.set_tracking_uri(previous or "")
-        stop_server(server)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_tracking_uri(server.url)
+        try:
+            yield server
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            mlflow.tracking.fluent._active_experiment_id = None
+            mlflow.set_tracking_uri(previous)
+            if previous is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = previous
+            stop_server(server)
 
 
 def api(server, method: str, path: str, user: str | None = None, **kwargs):
