@@ -126,8 +126,7 @@ async fn stage_transitions_archive_others(db: TestDb) {
     store.transition_model_version_stage("m", 1, Stage::Production, false).await.unwrap();
     store.transition_model_version_stage("m", 2, Stage::Production, false).await.unwrap();
     store.transition_model_version_stage("m", 3, Stage::Production, true).await.unwrap();
-    let stages: Vec<String> =
-        futures_stages(store, &[1, 2, 3]).await.into_iter().map(|(_, stage)| stage).collect();
+    let stages: Vec<String> = futures_stages(store, &[1, 2, 3]).await.into_iter().map(|(_, stage)| stage).collect();
     assert_eq!(stages, ["Archived", "Archived", "Production"]);
     let latest = store.latest_versions("m").await.unwrap();
     let latest: Vec<(String, String)> = latest.into_iter().map(|v| (v.current_stage, v.version)).collect();
@@ -165,10 +164,7 @@ async fn search_filters_and_prompts(db: TestDb) {
     assert_eq!(names(second), ["fraud-b"]);
 
     for _ in 0..3 {
-        store
-            .create_model_version(&NewModelVersion { run_id: Some("r1".into()), ..version("fraud-a") })
-            .await
-            .unwrap();
+        store.create_model_version(&NewModelVersion { run_id: Some("r1".into()), ..version("fraud-a") }).await.unwrap();
     }
     let filter = parse_model_version_filter("name = 'fraud-a' AND version_number >= 2 AND run_id IN ('r1')").unwrap();
     let order = [keelson_core::search::parse_model_version_order_by("version_number ASC").unwrap()];
