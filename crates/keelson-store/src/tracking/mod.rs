@@ -74,6 +74,12 @@ pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Stri
     }
 }
 
+/// `$first, $first+1, …`: numbered on both backends, for short lists in statements whose other
+/// placeholders are numbered too.
+pub(crate) fn numbered_placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Rows of `width` placeholders, `(…), (…)`, for multi-row INSERTs that bind nothing else.
 pub(crate) fn row_placeholders(backend: Backend, rows: usize, width: usize) -> String {
     let row = |i: usize| match backend {

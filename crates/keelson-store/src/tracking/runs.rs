@@ -264,13 +264,16 @@ impl Store {
         let mut next = experiment_ids.len() + stages.len() + 1;
         let filter_sql = super::search_sql::run_filter_sql(&search.filter, &mut next, self.backend)?;
         let order_sql = super::search_sql::run_order_sql(&search.order_by, &mut next)?;
+        // Numbered placeholders throughout: the ordering's joins come before the WHERE clause in
+        // the text, and SQLite's anonymous `?` would be numbered after them.
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({}) AND ({}) \
+            "SELECT {RUN_COLUMNS} FROM runs r {} WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({}) AND ({}) \
              ORDER BY {} LIMIT ${} OFFSET ${}",
-            placeholders(self.backend, 1, experiment_ids.len()),
-            placeholders(self.backend, experiment_ids.len() + 1, stages.len()),
+            order_sql.joins,
+            super::numbered_placeholders(1, experiment_ids.len()),
+            super::numbered_placeholders(experiment_ids.len() + 1, stages.len()),
             filter_sql.sql,
-            order_sql.sql,
+            order_sql.order_by,
             next,
             next + 1
         );

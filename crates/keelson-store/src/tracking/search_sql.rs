@@ -72,26 +72,38 @@ pub fn run_filter_sql(
     Ok(builder.finish(conjunction(conditions)))
 }
 
-/// An ORDER BY list (without the keywords) over `runs r`, ending with MLflow's tie-breakers.
-pub fn run_order_sql(order: &[RunOrderBy], next_placeholder: &mut usize) -> Result<SqlFragment, StoreError> {
+/// A run ordering: LEFT JOINs that bring each ordered metric, param or tag alongside its run (one
+/// index lookup per run, instead of correlated subqueries per sort term), and the ORDER BY list
+/// (without the keywords) over `r` and those joins, ending with MLflow's tie-breakers. The binds
+/// belong to `joins`, numbered from the `next_placeholder` given.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunOrderSql {
+    pub joins: String,
+    pub order_by: String,
+    pub binds: Vec<Bind>,
+}
+
+pub fn run_order_sql(order: &[RunOrderBy], next_placeholder: &mut usize) -> Result<RunOrderSql, StoreError> {
     // Ordering never compares patterns, so the backend does not matter here.
     let mut builder = Builder::new(next_placeholder, Backend::Sqlite);
     let mut terms = Vec::new();
+    let mut joins = Vec::new();
     let mut seen = HashSet::new();
-    for order_by in order {
+    for (index, order_by) in order.iter().enumerate() {
         if !seen.insert(&order_by.key) {
             return Err(StoreError::InvalidArgument(format!(
                 "order_by contains the field {} more than once",
                 describe_run_key(&order_by.key)
             )));
         }
-        builder.run_order_terms(order_by, &mut terms)?;
+        builder.run_order_terms(order_by, index, &mut joins, &mut terms)?;
     }
     if !seen.contains(&RunKey::Attribute(RunAttribute::StartTime)) {
         terms.push("r.start_time DESC".to_string());
     }
     terms.push("r.run_uuid ASC".to_string());
-    Ok(builder.finish(terms.join(", ")))
+    let fragment = builder.finish(String::new());
+    Ok(RunOrderSql { joins: joins.join(" "), order_by: terms.join(", "), binds: fragment.binds })
 }
 
 /// A boolean expression over `experiments e` for the filter; `1 = 1` when it has no clauses.
@@ -147,9 +159,12 @@ impl Store {
     pub async fn query_run_ids_for_tests(
         &self,
         where_fragment: &SqlFragment,
-        order: &SqlFragment,
+        order: &RunOrderSql,
     ) -> Result<Vec<String>, StoreError> {
-        let sql = format!("SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {}", where_fragment.sql, order.sql);
+        let sql = format!(
+            "SELECT r.run_uuid FROM runs r {} WHERE {} ORDER BY {}",
+            order.joins, where_fragment.sql, order.order_by
+        );
         let query = bind_all(sqlx::query(&sql), &where_fragment.binds);
         let rows = bind_all(query, &order.binds).fetch_all(&self.reader).await?;
         rows.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
@@ -446,36 +461,35 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn run_order_terms(&mut self, order_by: &RunOrderBy, terms: &mut Vec<String>) -> Result<(), StoreError> {
+    fn run_order_terms(
+        &mut self,
+        order_by: &RunOrderBy,
+        index: usize,
+        joins: &mut Vec<String>,
+        terms: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
         let direction = direction(order_by.ascending);
         match &order_by.key {
             RunKey::Metric(key) => {
                 // Real values first, then NaN, then runs without the metric, whatever the
                 // direction (MLflow's `clause_N` CASE column).
-                let flag_key = self.bind_text(key);
-                let value_key = self.bind_text(key);
-                terms.push(format!(
-                    "COALESCE((SELECT lm.is_nan FROM latest_metrics lm WHERE lm.run_uuid = \
-                     r.run_uuid AND lm.key = {flag_key}), 2) ASC"
+                let alias = format!("o{index}");
+                let key = self.bind_text(key);
+                joins.push(format!(
+                    "LEFT JOIN latest_metrics {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = {key}"
                 ));
-                terms.push(format!(
-                    "(SELECT lm.value FROM latest_metrics lm WHERE lm.run_uuid = r.run_uuid AND \
-                     lm.key = {value_key}) {direction}"
-                ));
+                terms.push(format!("COALESCE({alias}.is_nan, 2) ASC"));
+                terms.push(format!("{alias}.value {direction}"));
             }
             RunKey::Param(key) | RunKey::Tag(key) => {
-                let (table, alias) =
-                    if matches!(order_by.key, RunKey::Param(_)) { ("params", "p") } else { ("tags", "t") };
-                let presence_key = self.bind_text(key);
-                let value_key = self.bind_text(key);
-                terms.push(format!(
-                    "CASE WHEN EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.run_uuid = \
-                     r.run_uuid AND {alias}.key = {presence_key}) THEN 0 ELSE 1 END ASC"
+                let table = if matches!(order_by.key, RunKey::Param(_)) { "params" } else { "tags" };
+                let alias = format!("o{index}");
+                let key = self.bind_text(key);
+                joins.push(format!(
+                    "LEFT JOIN {table} {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = {key}"
                 ));
-                terms.push(format!(
-                    "(SELECT {alias}.value FROM {table} {alias} WHERE {alias}.run_uuid = \
-                     r.run_uuid AND {alias}.key = {value_key}) {direction}"
-                ));
+                terms.push(format!("CASE WHEN {alias}.run_uuid IS NULL THEN 1 ELSE 0 END ASC"));
+                terms.push(format!("{alias}.value {direction}"));
             }
             RunKey::Attribute(attribute) => {
                 let (column, _, _) = attribute_column(*attribute);
@@ -700,7 +714,7 @@ mod tests {
         (fragment, next)
     }
 
-    fn run_order(clauses: &[&str]) -> Result<SqlFragment, StoreError> {
+    fn run_order(clauses: &[&str]) -> Result<RunOrderSql, StoreError> {
         let order: Vec<RunOrderBy> = clauses.iter().map(|clause| parse_run_order_by(clause).unwrap()).collect();
         run_order_sql(&order, &mut 1)
     }
@@ -841,7 +855,7 @@ mod tests {
             assert_eq!(fragment.binds.len(), 2);
         }
         let order = run_order_sql(&[RunOrderBy { key: RunKey::Tag(hostile.into()), ascending: true }], &mut 1).unwrap();
-        assert!(!order.sql.contains("DROP"), "{}", order.sql);
+        assert!(!order.joins.contains("DROP") && !order.order_by.contains("DROP"), "{order:?}");
     }
 
     #[test]
@@ -891,25 +905,25 @@ mod tests {
 
     #[test]
     fn run_order_ends_with_mlflow_tie_breakers() {
-        assert_eq!(run_order(&[]).unwrap().sql, "r.start_time DESC, r.run_uuid ASC");
+        assert_eq!(run_order(&[]).unwrap().order_by, "r.start_time DESC, r.run_uuid ASC");
         let metric = run_order(&["metrics.acc DESC"]).unwrap();
+        assert_eq!(metric.joins, "LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = $1");
+        assert_eq!(metric.order_by, "COALESCE(o0.is_nan, 2) ASC, o0.value DESC, r.start_time DESC, r.run_uuid ASC");
+        assert_eq!(metric.binds, vec![text("acc")]);
+        let param = run_order(&["params.lr", "tags.t DESC"]).unwrap();
         assert_eq!(
-            metric.sql,
-            "COALESCE((SELECT lm.is_nan FROM latest_metrics lm WHERE lm.run_uuid = r.run_uuid \
-             AND lm.key = $1), 2) ASC, (SELECT lm.value FROM latest_metrics lm WHERE \
-             lm.run_uuid = r.run_uuid AND lm.key = $2) DESC, r.start_time DESC, r.run_uuid ASC"
+            param.joins,
+            "LEFT JOIN params o0 ON o0.run_uuid = r.run_uuid AND o0.key = $1 \
+             LEFT JOIN tags o1 ON o1.run_uuid = r.run_uuid AND o1.key = $2"
         );
-        assert_eq!(metric.binds, vec![text("acc"), text("acc")]);
-        let param = run_order(&["params.lr"]).unwrap();
         assert_eq!(
-            param.sql,
-            "CASE WHEN EXISTS (SELECT 1 FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = \
-             $1) THEN 0 ELSE 1 END ASC, (SELECT p.value FROM params p WHERE p.run_uuid = \
-             r.run_uuid AND p.key = $2) ASC, r.start_time DESC, r.run_uuid ASC"
+            param.order_by,
+            "CASE WHEN o0.run_uuid IS NULL THEN 1 ELSE 0 END ASC, o0.value ASC, \
+             CASE WHEN o1.run_uuid IS NULL THEN 1 ELSE 0 END ASC, o1.value DESC, r.start_time DESC, r.run_uuid ASC"
         );
-        assert_eq!(run_order(&["created ASC"]).unwrap().sql, "r.start_time ASC, r.run_uuid ASC");
+        assert_eq!(run_order(&["created ASC"]).unwrap().order_by, "r.start_time ASC, r.run_uuid ASC");
         assert_eq!(
-            run_order(&["end_time DESC", "status"]).unwrap().sql,
+            run_order(&["end_time DESC", "status"]).unwrap().order_by,
             "CASE WHEN r.end_time IS NULL THEN 1 ELSE 0 END ASC, r.end_time DESC, r.status ASC, \
              r.start_time DESC, r.run_uuid ASC"
         );
