@@ -92,3 +92,27 @@ def test_completion_refuses_missing_parts_and_unknown_uploads(keelson_server):
     assert hostile.status_code == 200, hostile.text
     too_many = requests.post(f"{base}/create/0/abc/artifacts", json={"path": "f", "num_parts": 10001}, timeout=10)
     assert too_many.status_code == 400
+
+
+def test_server_info_turns_multipart_on_without_client_settings(keelson_server, monkeypatch, tmp_path):
+    """Without MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD the client asks /api/3.0/mlflow/server-info
+    (unauthenticated) and uploads in parts because Keelson advertises it."""
+    info = requests.get(f"{keelson_server.url}/api/3.0/mlflow/server-info", timeout=30)
+    assert info.status_code == 200
+    assert info.json()["multipart_uploads_enabled"] is True
+    assert info.json()["multipart_downloads_enabled"] is False
+    monkeypatch.delenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", raising=False)
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(MIB))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * MIB))
+    client = MlflowClient(keelson_server.url)
+    run = client.create_run(client.create_experiment(unique("mpu-info")))
+    data = os.urandom(11 * MIB)
+    source = tmp_path / "auto.bin"
+    source.write_bytes(data)
+    before = keelson_server.log_path.read_text().count("/mlflow-artifacts/mpu/complete/")
+    client.log_artifact(run.info.run_id, str(source))
+    assert keelson_server.log_path.read_text().count("/mlflow-artifacts/mpu/complete/") == before + 1
+    downloaded = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{run.info.artifact_uri}/auto.bin", dst_path=str(tmp_path / "out")
+    )
+    assert hashlib.sha256(open(downloaded, "rb").read()).hexdigest() == hashlib.sha256(data).hexdigest()

@@ -7,6 +7,7 @@ mod experiments;
 mod logged_models;
 pub(crate) mod registry;
 mod runs;
+mod server_info;
 mod traces;
 mod wire;
 
@@ -22,6 +23,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(logged_models::routes(state.clone()))
         .merge(registry::routes(state.clone()))
         .merge(traces::routes(state.clone()))
+        .merge(server_info::routes(state.clone()))
         .merge(artifacts::routes(state))
 }
 
