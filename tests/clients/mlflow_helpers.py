@@ -75,9 +75,6 @@ def endpoints_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    # python tests/clients/mlflow_helpers.py recorded.json  -> the table for MLFLOW_ENDPOINTS.md
-    print(endpoints_table(json.loads(Path(sys.argv[1]).read_text())), end="")
 
 
 # --- prompt registry ----------------------------------------------------------------------------
@@ -98,3 +95,8 @@ def wait_for_prompt_links(timeout_s: float = 30.0) -> None:
         if thread.name.startswith(PROMPT_LINK_THREAD_PREFIXES):
             thread.join(max(0.0, deadline - time.monotonic()))
             assert not thread.is_alive(), f"{thread.name} still running after {timeout_s} s"
+
+
+if __name__ == "__main__":
+    # python tests/clients/mlflow_helpers.py recorded.json  -> the table for MLFLOW_ENDPOINTS.md
+    print(endpoints_table(json.loads(Path(sys.argv[1]).read_text())), end="")
