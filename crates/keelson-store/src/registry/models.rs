@@ -4,7 +4,7 @@ use super::{model_not_found, version_from_row, DELETED_STAGE, VERSION_COLUMNS};
 use crate::backend::Store;
 use crate::error::StoreError;
 use crate::tracking::search_sql::{bind_all, registry_filter_sql, registry_order_sql, RegistryTable};
-use crate::tracking::{decode_offset_token, encode_offset_token};
+use crate::tracking::{cut_page, decode_offset_token};
 use keelson_core::registry::{ModelVersion, RegisteredModel, PROMPT_TAG};
 use keelson_core::search::{RegistryFilter, RegistryOrderBy};
 use keelson_core::tracking::{Page, Tag};
@@ -210,12 +210,7 @@ impl Store {
             .fetch_all(&self.reader)
             .await?;
         let mut models = rows.iter().map(model_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = if models.len() as i64 > max_results {
-            models.truncate(max_results as usize);
-            Some(encode_offset_token(offset + max_results))
-        } else {
-            None
-        };
+        let next_page_token = cut_page(&mut models, max_results, offset);
         self.attach_model_details(&mut models).await?;
         Ok(Page { items: models, next_page_token })
     }

@@ -5,7 +5,7 @@ use super::{model_not_found, version_from_row, version_not_found, DELETED_STAGE,
 use crate::backend::Store;
 use crate::error::StoreError;
 use crate::tracking::search_sql::{bind_all, registry_filter_sql, registry_order_sql, RegistryTable};
-use crate::tracking::{decode_offset_token, encode_offset_token};
+use crate::tracking::{cut_page, decode_offset_token};
 use keelson_core::registry::{ModelVersion, Stage};
 use keelson_core::search::{RegistryFilter, RegistryOrderBy};
 use keelson_core::tracking::{Page, Tag};
@@ -258,12 +258,7 @@ impl Store {
             .fetch_all(&self.reader)
             .await?;
         let mut versions = rows.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = if versions.len() as i64 > max_results {
-            versions.truncate(max_results as usize);
-            Some(encode_offset_token(offset + max_results))
-        } else {
-            None
-        };
+        let next_page_token = cut_page(&mut versions, max_results, offset);
         self.attach_version_details(&mut versions).await?;
         Ok(Page { items: versions, next_page_token })
     }

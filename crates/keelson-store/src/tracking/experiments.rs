@@ -1,4 +1,4 @@
-use super::{decode_offset_token, encode_offset_token, parse_experiment_id, placeholders};
+use super::{cut_page, decode_offset_token, parse_experiment_id, placeholders};
 use crate::backend::Store;
 use crate::error::StoreError;
 use keelson_core::search::{ExperimentFilter, ExperimentOrderBy};
@@ -131,12 +131,7 @@ impl Store {
         query = super::search_sql::bind_all(query, &order_sql.binds);
         let rows = query.bind(max_results + 1).bind(offset).fetch_all(&self.reader).await?;
         let mut items = rows.iter().map(experiment_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = if items.len() as i64 > max_results {
-            items.truncate(max_results as usize);
-            Some(encode_offset_token(offset + max_results))
-        } else {
-            None
-        };
+        let next_page_token = cut_page(&mut items, max_results, offset);
         for experiment in &mut items {
             experiment.tags = self.experiment_tags(experiment.experiment_id.parse().unwrap_or_default()).await?;
         }

@@ -24,6 +24,17 @@ pub(crate) fn encode_offset_token(offset: i64) -> String {
     format!("o{offset}")
 }
 
+/// Searches fetch one row more than a page: when it came, the page is cut to `max_results` and
+/// the token points past it.
+pub(crate) fn cut_page<T>(items: &mut Vec<T>, max_results: i64, offset: i64) -> Option<String> {
+    if items.len() as i64 > max_results {
+        items.truncate(max_results as usize);
+        Some(encode_offset_token(offset + max_results))
+    } else {
+        None
+    }
+}
+
 pub(crate) fn decode_offset_token(token: Option<&str>) -> Result<i64, StoreError> {
     match token {
         None | Some("") => Ok(0),

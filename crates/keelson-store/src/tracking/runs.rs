@@ -1,4 +1,4 @@
-use super::{decode_offset_token, encode_offset_token, join_nan, parse_experiment_id, placeholders};
+use super::{cut_page, decode_offset_token, join_nan, parse_experiment_id, placeholders};
 use crate::backend::{Backend, Store};
 use crate::error::StoreError;
 use keelson_core::search::{RunFilter, RunOrderBy};
@@ -288,12 +288,7 @@ impl Store {
         query = super::search_sql::bind_all(query, &order_sql.binds);
         let rows = query.bind(search.max_results + 1).bind(offset).fetch_all(&self.reader).await?;
         let mut infos = rows.iter().map(info_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = if infos.len() as i64 > search.max_results {
-            infos.truncate(search.max_results as usize);
-            Some(encode_offset_token(offset + search.max_results))
-        } else {
-            None
-        };
+        let next_page_token = cut_page(&mut infos, search.max_results, offset);
         let items = self.load_run_details(infos).await?;
         Ok(Page { items, next_page_token })
     }
