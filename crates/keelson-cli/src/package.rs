@@ -5,6 +5,7 @@
 
 use crate::client::{segment, ApiClient};
 use anyhow::{anyhow, bail, Context, Result};
+use keelson_tracking::uris::{join_artifact_path, proxied_artifact_path, split_runs_uri};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -33,15 +34,9 @@ fn parse_model_spec(spec: &str) -> Result<(String, Option<String>, Option<String
 
 /// The artifact-proxy path behind a `mlflow-artifacts:` URI.
 fn proxy_path(uri: &str) -> Result<String> {
-    let rest = uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
+    proxied_artifact_path(uri).map(str::to_string).ok_or_else(|| {
         anyhow!("only proxied artifacts (mlflow-artifacts:) can be exported, the version's files are at `{uri}`")
-    })?;
-    // `mlflow-artifacts://host/path` carries a host; `mlflow-artifacts:/path` does not.
-    let path = match rest.strip_prefix("//") {
-        Some(with_host) => with_host.split_once('/').map(|(_, p)| p).unwrap_or(""),
-        None => rest,
-    };
-    Ok(path.trim_matches('/').to_string())
+    })
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -162,13 +157,11 @@ pub async fn export(client: &ApiClient, spec: &str, dir: &Path) -> Result<()> {
 
 /// `runs:/<run_id>/<path>` → the run's proxied artifact location of that path.
 async fn resolve_runs_uri(client: &ApiClient, uri: &str) -> Result<String> {
-    let Some(rest) = uri.strip_prefix("runs:/") else {
+    let Some((run_id, path)) = split_runs_uri(uri) else {
         return Ok(uri.to_string());
     };
-    let (run_id, path) = rest.trim_start_matches('/').split_once('/').unwrap_or((rest, ""));
     let run = client.get(&format!("{MLFLOW}/runs/get"), &[("run_id", run_id.to_string())]).await?;
-    let root = run["run"]["info"]["artifact_uri"].as_str().unwrap_or_default().trim_end_matches('/').to_string();
-    Ok(if path.is_empty() { root } else { format!("{root}/{path}") })
+    Ok(join_artifact_path(run["run"]["info"]["artifact_uri"].as_str().unwrap_or_default(), path))
 }
 
 fn now_millis() -> i64 {

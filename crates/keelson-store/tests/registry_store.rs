@@ -126,14 +126,14 @@ async fn stage_transitions_archive_others(db: TestDb) {
     store.transition_model_version_stage("m", 1, Stage::Production, false).await.unwrap();
     store.transition_model_version_stage("m", 2, Stage::Production, false).await.unwrap();
     store.transition_model_version_stage("m", 3, Stage::Production, true).await.unwrap();
-    let stages: Vec<String> = futures_stages(store, &[1, 2, 3]).await.into_iter().map(|(_, stage)| stage).collect();
+    let stages: Vec<String> = stages_of(store, &[1, 2, 3]).await.into_iter().map(|(_, stage)| stage).collect();
     assert_eq!(stages, ["Archived", "Archived", "Production"]);
     let latest = store.latest_versions("m").await.unwrap();
     let latest: Vec<(String, String)> = latest.into_iter().map(|v| (v.current_stage, v.version)).collect();
     assert_eq!(latest, vec![("Archived".into(), "2".into()), ("Production".into(), "3".into())]);
 }
 
-async fn futures_stages(store: &keelson_store::Store, versions: &[i64]) -> Vec<(i64, String)> {
+async fn stages_of(store: &keelson_store::Store, versions: &[i64]) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     for v in versions {
         out.push((*v, store.get_model_version("m", *v).await.unwrap().current_stage));

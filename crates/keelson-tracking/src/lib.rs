@@ -6,6 +6,7 @@ mod names;
 pub mod registry;
 mod service;
 pub mod traces;
+pub mod uris;
 pub mod validation;
 
 pub use error::TrackingError;

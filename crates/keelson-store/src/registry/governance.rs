@@ -104,7 +104,9 @@ impl Store {
 
     /// Records (or replaces) one approver's approval of a version for an alias.
     pub async fn approve_model_version(&self, approval: &Approval) -> Result<Approval, StoreError> {
-        let version: i64 = approval.version.parse().map_err(|_| version_not_found(&approval.name, 0))?;
+        let version: i64 = approval.version.parse().map_err(|_| {
+            StoreError::InvalidArgument(format!("Parameter 'version' must be an integer, got '{}'.", approval.version))
+        })?;
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         let exists = sqlx::query(&format!(
             "SELECT 1 AS one FROM model_versions WHERE name = $1 AND version = $2 AND current_stage <> '{DELETED_STAGE}'"

@@ -57,8 +57,27 @@ fn version_from_row(row: &AnyRow) -> Result<ModelVersion, StoreError> {
 }
 
 impl Store {
-    /// Fills in tags and aliases of versions (of any models), two queries per call.
-    pub(crate) async fn attach_version_details(&self, versions: &mut [ModelVersion]) -> Result<(), StoreError> {
+    /// Rows of a query over many models: `sql` has `{names}` where the `IN (…)` list goes; the
+    /// names are bound in chunks that stay below both backends' parameter limits.
+    pub(crate) async fn rows_for_names(&self, sql: &str, names: &[&str]) -> Result<Vec<AnyRow>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in names.chunks(500) {
+            let sql = sql.replace("{names}", &crate::tracking::placeholders(self.backend, 1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(*name);
+            }
+            rows.extend(query.fetch_all(&self.reader).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Fills in the tags of versions (of any models), and their aliases when `with_aliases`.
+    pub(crate) async fn attach_version_details(
+        &self,
+        versions: &mut [ModelVersion],
+        with_aliases: bool,
+    ) -> Result<(), StoreError> {
         if versions.is_empty() {
             return Ok(());
         }
@@ -66,28 +85,17 @@ impl Store {
         names.sort_unstable();
         names.dedup();
         let mut tags: HashMap<(String, i64), Vec<Tag>> = HashMap::new();
+        let sql = "SELECT name, version, key, value FROM model_version_tags WHERE name IN ({names}) ORDER BY key";
+        for row in self.rows_for_names(sql, &names).await? {
+            tags.entry((row.try_get("name")?, row.try_get("version")?))
+                .or_default()
+                .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
+        }
         let mut aliases: HashMap<(String, i64), Vec<String>> = HashMap::new();
-        for chunk in names.chunks(500) {
-            let list = crate::tracking::placeholders(self.backend, 1, chunk.len());
+        if with_aliases {
             let sql =
-                format!("SELECT name, version, key, value FROM model_version_tags WHERE name IN ({list}) ORDER BY key");
-            let mut query = sqlx::query(&sql);
-            for name in chunk {
-                query = query.bind(*name);
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                tags.entry((row.try_get("name")?, row.try_get("version")?))
-                    .or_default()
-                    .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
-            }
-            let sql = format!(
-                "SELECT name, version, alias FROM registered_model_aliases WHERE name IN ({list}) ORDER BY alias"
-            );
-            let mut query = sqlx::query(&sql);
-            for name in chunk {
-                query = query.bind(*name);
-            }
-            for row in query.fetch_all(&self.reader).await? {
+                "SELECT name, version, alias FROM registered_model_aliases WHERE name IN ({names}) ORDER BY alias";
+            for row in self.rows_for_names(sql, &names).await? {
                 aliases.entry((row.try_get("name")?, row.try_get("version")?)).or_default().push(row.try_get("alias")?);
             }
         }

@@ -5,7 +5,7 @@ use crate::backend::Store;
 use crate::error::StoreError;
 use crate::tracking::search_sql::{bind_all, registry_filter_sql, registry_order_sql, RegistryTable};
 use crate::tracking::{cut_page, decode_offset_token};
-use keelson_core::registry::{ModelVersion, RegisteredModel, PROMPT_TAG};
+use keelson_core::registry::{ModelVersion, RegisteredModel, RegisteredModelAlias, PROMPT_TAG};
 use keelson_core::search::{RegistryFilter, RegistryOrderBy};
 use keelson_core::tracking::{Page, Tag};
 use sqlx::any::AnyRow;
@@ -218,80 +218,49 @@ impl Store {
     /// The latest version in each stage of a model (MLflow's `latest_versions`), ascending by
     /// version.
     pub async fn latest_versions(&self, name: &str) -> Result<Vec<ModelVersion>, StoreError> {
-        let mut versions = self.latest_versions_of(&[name.to_string()]).await?.remove(name).unwrap_or_default();
-        self.attach_version_details(&mut versions).await?;
+        let mut versions = self.latest_versions_of(&[name]).await?;
+        self.attach_version_details(&mut versions, true).await?;
         Ok(versions)
     }
 
-    async fn latest_versions_of(&self, names: &[String]) -> Result<HashMap<String, Vec<ModelVersion>>, StoreError> {
-        let mut out: HashMap<String, Vec<ModelVersion>> = HashMap::new();
-        for chunk in names.chunks(500) {
-            let list = crate::tracking::placeholders(self.backend, 1, chunk.len());
-            let sql = format!(
-                "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.name IN ({list}) \
-                   AND mv.current_stage <> '{DELETED_STAGE}' \
-                   AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
-                                     WHERE m2.name = mv.name AND m2.current_stage = mv.current_stage) \
-                 ORDER BY mv.name, mv.version"
-            );
-            let mut query = sqlx::query(&sql);
-            for name in chunk {
-                query = query.bind(name.as_str());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                let version = version_from_row(&row)?;
-                out.entry(version.name.clone()).or_default().push(version);
-            }
-        }
-        Ok(out)
+    /// The latest live version per stage of each model, by name then version.
+    async fn latest_versions_of(&self, names: &[&str]) -> Result<Vec<ModelVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.name IN ({{names}}) \
+               AND mv.current_stage <> '{DELETED_STAGE}' \
+               AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
+                                 WHERE m2.name = mv.name AND m2.current_stage = mv.current_stage) \
+             ORDER BY mv.name, mv.version"
+        );
+        self.rows_for_names(&sql, names).await?.iter().map(version_from_row).collect()
     }
 
     async fn attach_model_details(&self, models: &mut [RegisteredModel]) -> Result<(), StoreError> {
         if models.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-        let mut latest = self.latest_versions_of(&names).await?;
-        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-        let mut aliases: HashMap<String, Vec<keelson_core::registry::RegisteredModelAlias>> = HashMap::new();
-        for chunk in names.chunks(500) {
-            let list = crate::tracking::placeholders(self.backend, 1, chunk.len());
-            let sql = format!("SELECT name, key, value FROM registered_model_tags WHERE name IN ({list}) ORDER BY key");
-            let mut query = sqlx::query(&sql);
-            for name in chunk {
-                query = query.bind(name.as_str());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                tags.entry(row.try_get("name")?)
-                    .or_default()
-                    .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
-            }
-            let sql = format!(
-                "SELECT name, alias, version FROM registered_model_aliases WHERE name IN ({list}) ORDER BY alias"
-            );
-            let mut query = sqlx::query(&sql);
-            for name in chunk {
-                query = query.bind(name.as_str());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                aliases.entry(row.try_get("name")?).or_default().push(keelson_core::registry::RegisteredModelAlias {
-                    alias: row.try_get("alias")?,
-                    version: row.try_get::<i64, _>("version")?.to_string(),
-                });
-            }
-        }
-        let mut all_latest: Vec<ModelVersion> = Vec::new();
-        for model in models.iter() {
-            all_latest.extend(latest.remove(&model.name).unwrap_or_default());
-        }
-        self.attach_version_details(&mut all_latest).await?;
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
         // MLflow lists a model's aliases on the model, not on the versions in latest_versions.
-        for version in &mut all_latest {
-            version.aliases.clear();
-        }
+        let mut latest = self.latest_versions_of(&names).await?;
+        self.attach_version_details(&mut latest, false).await?;
         let mut by_model: HashMap<String, Vec<ModelVersion>> = HashMap::new();
-        for version in all_latest {
+        for version in latest {
             by_model.entry(version.name.clone()).or_default().push(version);
+        }
+        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+        let sql = "SELECT name, key, value FROM registered_model_tags WHERE name IN ({names}) ORDER BY key";
+        for row in self.rows_for_names(sql, &names).await? {
+            tags.entry(row.try_get("name")?)
+                .or_default()
+                .push(Tag::new(row.try_get::<String, _>("key")?, row.try_get::<String, _>("value")?));
+        }
+        let mut aliases: HashMap<String, Vec<RegisteredModelAlias>> = HashMap::new();
+        let sql = "SELECT name, alias, version FROM registered_model_aliases WHERE name IN ({names}) ORDER BY alias";
+        for row in self.rows_for_names(sql, &names).await? {
+            aliases.entry(row.try_get("name")?).or_default().push(RegisteredModelAlias {
+                alias: row.try_get("alias")?,
+                version: row.try_get::<i64, _>("version")?.to_string(),
+            });
         }
         for model in models.iter_mut() {
             model.latest_versions = by_model.remove(&model.name).unwrap_or_default();

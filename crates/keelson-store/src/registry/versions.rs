@@ -84,7 +84,7 @@ impl Store {
         .await?
         .ok_or_else(|| version_not_found(name, version))?;
         let mut versions = vec![version_from_row(&row)?];
-        self.attach_version_details(&mut versions).await?;
+        self.attach_version_details(&mut versions, true).await?;
         Ok(versions.remove(0))
     }
 
@@ -259,7 +259,8 @@ impl Store {
             .await?;
         let mut versions = rows.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
         let next_page_token = cut_page(&mut versions, max_results, offset);
-        self.attach_version_details(&mut versions).await?;
+        // MLflow's search results carry no aliases (get and get-by-alias do).
+        self.attach_version_details(&mut versions, false).await?;
         Ok(Page { items: versions, next_page_token })
     }
 }

@@ -25,46 +25,8 @@ pub(crate) async fn insert_metrics(
     // fewer values to bind.
     let linked = |m: &Metric| m.model_id.is_some() || m.dataset_name.is_some() || m.dataset_digest.is_some();
     let (with_links, plain): (Vec<&Metric>, Vec<&Metric>) = metrics.iter().partition(|m| linked(m));
-    for chunk in plain.chunks(VALUES_PER_INSERT / 6) {
-        let sql = format!(
-            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES {} ON CONFLICT DO NOTHING",
-            row_placeholders(backend, chunk.len(), 6)
-        );
-        let mut query = sqlx::query(&sql);
-        for metric in chunk {
-            let (value, is_nan) = split_nan(metric.value);
-            query = query
-                .bind(run_id)
-                .bind(metric.key.as_str())
-                .bind(value)
-                .bind(is_nan)
-                .bind(metric.timestamp)
-                .bind(metric.step);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    for chunk in with_links.chunks(VALUES_PER_INSERT / 9) {
-        let sql = format!(
-            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) \
-             VALUES {} ON CONFLICT DO NOTHING",
-            row_placeholders(backend, chunk.len(), 9)
-        );
-        let mut query = sqlx::query(&sql);
-        for metric in chunk {
-            let (value, is_nan) = split_nan(metric.value);
-            query = query
-                .bind(run_id)
-                .bind(metric.key.as_str())
-                .bind(value)
-                .bind(is_nan)
-                .bind(metric.timestamp)
-                .bind(metric.step)
-                .bind(metric.model_id.as_deref())
-                .bind(metric.dataset_name.as_deref())
-                .bind(metric.dataset_digest.as_deref());
-        }
-        query.execute(&mut **tx).await?;
-    }
+    insert_history_rows(tx, backend, run_id, &plain, false).await?;
+    insert_history_rows(tx, backend, run_id, &with_links, true).await?;
     // One candidate per key: PostgreSQL refuses to update a row twice in one statement.
     let mut latest: HashMap<&str, &Metric> = HashMap::new();
     for metric in metrics {
@@ -97,6 +59,46 @@ pub(crate) async fn insert_metrics(
                 .bind(is_nan)
                 .bind(metric.timestamp)
                 .bind(metric.step);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// History rows, one multi-row INSERT per chunk; with `links`, the model and dataset columns too.
+async fn insert_history_rows(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    run_id: &str,
+    metrics: &[&Metric],
+    links: bool,
+) -> Result<(), StoreError> {
+    let (columns, width) = if links {
+        ("run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest", 9)
+    } else {
+        ("run_uuid, key, value, is_nan, timestamp, step", 6)
+    };
+    for chunk in metrics.chunks(VALUES_PER_INSERT / width) {
+        let sql = format!(
+            "INSERT INTO metrics ({columns}) VALUES {} ON CONFLICT DO NOTHING",
+            row_placeholders(backend, chunk.len(), width)
+        );
+        let mut query = sqlx::query(&sql);
+        for metric in chunk {
+            let (value, is_nan) = split_nan(metric.value);
+            query = query
+                .bind(run_id)
+                .bind(metric.key.as_str())
+                .bind(value)
+                .bind(is_nan)
+                .bind(metric.timestamp)
+                .bind(metric.step);
+            if links {
+                query = query
+                    .bind(metric.model_id.as_deref())
+                    .bind(metric.dataset_name.as_deref())
+                    .bind(metric.dataset_digest.as_deref());
+            }
         }
         query.execute(&mut **tx).await?;
     }

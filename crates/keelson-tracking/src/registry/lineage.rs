@@ -4,6 +4,7 @@
 //! people and a flat summary for tools (export packages carry the summary).
 
 use super::RegistryService;
+use crate::uris::{join_artifact_path, proxied_artifact_path, split_runs_uri};
 use crate::TrackingError;
 use keelson_artifacts::ArtifactKey;
 use keelson_core::registry::ModelVersion;
@@ -214,21 +215,14 @@ impl RegistryService {
     }
 
     async fn artifact_prefix(&self, version: &ModelVersion) -> Option<String> {
-        let uri = version.download_uri().to_string();
-        let uri = match uri.strip_prefix("runs:/") {
-            Some(rest) => {
-                let (run_id, path) = rest.trim_start_matches('/').split_once('/').unwrap_or((rest, ""));
-                let run = self.store().get_run_info(run_id).await.ok()?;
-                format!("{}/{}", run.artifact_uri.trim_end_matches('/'), path)
+        let uri = version.download_uri();
+        let uri = match split_runs_uri(uri) {
+            Some((run_id, path)) => {
+                join_artifact_path(&self.store().get_run_info(run_id).await.ok()?.artifact_uri, path)
             }
-            None => uri,
+            None => uri.to_string(),
         };
-        let rest = uri.strip_prefix("mlflow-artifacts:")?;
-        let path = match rest.strip_prefix("//") {
-            Some(with_host) => with_host.split_once('/').map(|(_, p)| p)?,
-            None => rest,
-        };
-        Some(format!("{}/{}", crate::service::MLFLOW_ARTIFACTS_PREFIX, path.trim_matches('/')))
+        Some(format!("{}/{}", crate::service::MLFLOW_ARTIFACTS_PREFIX, proxied_artifact_path(&uri)?))
     }
 }
 

@@ -123,6 +123,19 @@ async fn delete_model(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) 
     Ok(empty())
 }
 
+/// A list answer in proto3 JSON: an empty list and an absent token are left out, so an empty
+/// result is `{}`.
+fn list_body<T: serde::Serialize>(field: &str, items: &[T], next_page_token: Option<String>) -> Value {
+    let mut body = serde_json::Map::new();
+    if !items.is_empty() {
+        body.insert(field.to_string(), json!(items));
+    }
+    if let Some(token) = next_page_token {
+        body.insert("next_page_token".into(), json!(token));
+    }
+    Value::Object(body)
+}
+
 #[derive(Deserialize)]
 struct Search {
     #[serde(default, deserialize_with = "opt_string")]
@@ -140,18 +153,13 @@ async fn search_models(State(state): State<AppState>, Rpc(req): Rpc<Search>) -> 
         .registry
         .search_registered_models(req.filter.as_deref(), &req.order_by, req.max_results, req.page_token.as_deref())
         .await?;
-    // Proto3 JSON leaves out empty repeated fields, so an empty result is `{}`.
-    let mut body = if page.items.is_empty() { json!({}) } else { json!({ "registered_models": page.items }) };
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    Ok(Json(list_body("registered_models", &page.items, page.next_page_token)))
 }
 
 async fn latest_versions(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) -> Result<Json<Value>, ApiError> {
     let name = req.name()?;
     let versions = state.registry.get_latest_versions(&name, &req.stages).await?;
-    Ok(Json(if versions.is_empty() { json!({}) } else { json!({ "model_versions": versions }) }))
+    Ok(Json(list_body("model_versions", &versions, None)))
 }
 
 async fn set_model_tag(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) -> Result<Json<Value>, ApiError> {
@@ -264,11 +272,7 @@ async fn search_versions(State(state): State<AppState>, Rpc(req): Rpc<Search>) -
         .registry
         .search_model_versions(req.filter.as_deref(), &req.order_by, req.max_results, req.page_token.as_deref())
         .await?;
-    let mut body = if page.items.is_empty() { json!({}) } else { json!({ "model_versions": page.items }) };
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    Ok(Json(list_body("model_versions", &page.items, page.next_page_token)))
 }
 
 async fn download_uri(State(state): State<AppState>, Rpc(mut req): Rpc<Fields>) -> Result<Json<Value>, ApiError> {
