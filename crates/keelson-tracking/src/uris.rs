@@ -28,6 +28,62 @@ pub fn join_artifact_path(root: &str, path: &str) -> String {
     }
 }
 
+/// `scheme`, `authority` and path segments of a URI, without percent-decoding surprises: a
+/// percent sign anywhere is refused by the relative-path check first.
+pub(crate) fn split_uri(uri: &str) -> (Option<&str>, Option<&str>, Vec<&str>) {
+    let (scheme, rest) = match uri.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            (Some(scheme), rest)
+        }
+        _ => (None, uri),
+    };
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(after) => match after.split_once('/') {
+            Some((authority, path)) => (Some(authority), path),
+            None => (Some(after), ""),
+        },
+        None => (None, rest),
+    };
+    let segments = path.split('/').filter(|s| !s.is_empty()).collect();
+    (scheme, authority.filter(|a| !a.is_empty()), segments)
+}
+
+pub(crate) fn has_relative_parts(source: &str) -> bool {
+    let lowered = source.to_ascii_lowercase();
+    lowered.contains("%2e") || lowered.contains("%2f") || source.split(['/', '\\']).any(|s| s == "..")
+}
+
+pub(crate) fn is_local(source: &str) -> bool {
+    let (scheme, _, _) = split_uri(source);
+    matches!(scheme, None | Some("file"))
+}
+
+pub(crate) fn is_proxied_artifact(scheme: Option<&str>, segments: &[&str]) -> bool {
+    match scheme {
+        Some("mlflow-artifacts") => true,
+        Some("http" | "https") => segments.windows(4).any(|w| w == ["api", "2.0", "mlflow-artifacts", "artifacts"]),
+        _ => false,
+    }
+}
+
+/// Whether `source` lies under `root`, comparing path segments of proxied-artifact URIs.
+pub(crate) fn within_root(source: &str, root: &str) -> bool {
+    let (_, _, source_segments) = split_uri(source);
+    let (_, _, root_segments) = split_uri(root);
+    let tail = |segments: Vec<&str>| -> Vec<String> {
+        // http(s) forms carry the proxy route before the artifact path.
+        match segments.windows(4).position(|w| w == ["api", "2.0", "mlflow-artifacts", "artifacts"]) {
+            Some(i) => segments[i + 4..].iter().map(|s| s.to_string()).collect(),
+            None => segments.iter().map(|s| s.to_string()).collect(),
+        }
+    };
+    let source = tail(source_segments);
+    let root = tail(root_segments);
+    source.len() >= root.len() && source[..root.len()] == root[..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +100,20 @@ mod tests {
             join_artifact_path("mlflow-artifacts:/1/r/artifacts/", "model"),
             "mlflow-artifacts:/1/r/artifacts/model"
         );
+    }
+
+    #[test]
+    fn uri_parts_and_roots() {
+        assert_eq!(split_uri("runs:/abc/model"), (Some("runs"), None, vec!["abc", "model"]));
+        assert_eq!(split_uri("models:/m-123"), (Some("models"), None, vec!["m-123"]));
+        assert_eq!(split_uri("s3://bucket/a/b"), (Some("s3"), Some("bucket"), vec!["a", "b"]));
+        assert!(is_local("/tmp/model") && is_local("file:///tmp/model") && !is_local("s3://b/k"));
+        assert!(has_relative_parts("mlflow-artifacts:/0/../../etc") && has_relative_parts("x/%2e%2e/y"));
+        assert!(within_root("mlflow-artifacts:/1/abc/artifacts/model", "mlflow-artifacts:/1/abc/artifacts"));
+        assert!(!within_root("mlflow-artifacts:/1/other/artifacts", "mlflow-artifacts:/1/abc/artifacts"));
+        assert!(within_root(
+            "http://h:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/m",
+            "mlflow-artifacts:/1/abc/artifacts"
+        ));
     }
 }

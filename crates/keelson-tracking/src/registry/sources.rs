@@ -4,6 +4,7 @@
 //! on its logged model. Same rules and messages here.
 
 use super::{CreateModelVersion, RegistryService};
+use crate::uris::{has_relative_parts, is_local, is_proxied_artifact, split_uri, within_root};
 use crate::TrackingError;
 use keelson_core::registry::{ModelVersion, PROMPT_TAG};
 use keelson_core::tracking::Tag;
@@ -26,38 +27,6 @@ fn invalid_source(source: &str, id_name: &str) -> TrackingError {
         "Invalid model version source: '{source}'. The {id_name} request parameter must identify the resource that \
          contains the source."
     ))
-}
-
-/// `scheme`, `authority` and path segments of a URI, without percent-decoding surprises: a
-/// percent sign anywhere is refused by the relative-path check first.
-fn split_uri(uri: &str) -> (Option<&str>, Option<&str>, Vec<&str>) {
-    let (scheme, rest) = match uri.split_once(':') {
-        Some((scheme, rest))
-            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            (Some(scheme), rest)
-        }
-        _ => (None, uri),
-    };
-    let (authority, path) = match rest.strip_prefix("//") {
-        Some(after) => match after.split_once('/') {
-            Some((authority, path)) => (Some(authority), path),
-            None => (Some(after), ""),
-        },
-        None => (None, rest),
-    };
-    let segments = path.split('/').filter(|s| !s.is_empty()).collect();
-    (scheme, authority.filter(|a| !a.is_empty()), segments)
-}
-
-fn has_relative_parts(source: &str) -> bool {
-    let lowered = source.to_ascii_lowercase();
-    lowered.contains("%2e") || lowered.contains("%2f") || source.split(['/', '\\']).any(|s| s == "..")
-}
-
-fn is_local(source: &str) -> bool {
-    let (scheme, _, _) = split_uri(source);
-    matches!(scheme, None | Some("file"))
 }
 
 impl RegistryService {
@@ -224,49 +193,5 @@ impl RegistryService {
         let value = serde_json::Value::Array(entries).to_string();
         self.store().set_logged_model_tags(model_id, &[Tag::new(MODEL_VERSIONS_TAG, value)]).await?;
         Ok(())
-    }
-}
-
-fn is_proxied_artifact(scheme: Option<&str>, segments: &[&str]) -> bool {
-    match scheme {
-        Some("mlflow-artifacts") => true,
-        Some("http" | "https") => segments.windows(4).any(|w| w == ["api", "2.0", "mlflow-artifacts", "artifacts"]),
-        _ => false,
-    }
-}
-
-/// Whether `source` lies under `root`, comparing path segments of proxied-artifact URIs.
-fn within_root(source: &str, root: &str) -> bool {
-    let (_, _, source_segments) = split_uri(source);
-    let (_, _, root_segments) = split_uri(root);
-    let tail = |segments: Vec<&str>| -> Vec<String> {
-        // http(s) forms carry the proxy route before the artifact path.
-        match segments.windows(4).position(|w| w == ["api", "2.0", "mlflow-artifacts", "artifacts"]) {
-            Some(i) => segments[i + 4..].iter().map(|s| s.to_string()).collect(),
-            None => segments.iter().map(|s| s.to_string()).collect(),
-        }
-    };
-    let source = tail(source_segments);
-    let root = tail(root_segments);
-    source.len() >= root.len() && source[..root.len()] == root[..]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uri_parts_and_roots() {
-        assert_eq!(split_uri("runs:/abc/model"), (Some("runs"), None, vec!["abc", "model"]));
-        assert_eq!(split_uri("models:/m-123"), (Some("models"), None, vec!["m-123"]));
-        assert_eq!(split_uri("s3://bucket/a/b"), (Some("s3"), Some("bucket"), vec!["a", "b"]));
-        assert!(is_local("/tmp/model") && is_local("file:///tmp/model") && !is_local("s3://b/k"));
-        assert!(has_relative_parts("mlflow-artifacts:/0/../../etc") && has_relative_parts("x/%2e%2e/y"));
-        assert!(within_root("mlflow-artifacts:/1/abc/artifacts/model", "mlflow-artifacts:/1/abc/artifacts"));
-        assert!(!within_root("mlflow-artifacts:/1/other/artifacts", "mlflow-artifacts:/1/abc/artifacts"));
-        assert!(within_root(
-            "http://h:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/m",
-            "mlflow-artifacts:/1/abc/artifacts"
-        ));
     }
 }
