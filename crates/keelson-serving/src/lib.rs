@@ -1,0 +1,4 @@
+//! Keelson serving: model runtimes, inference protocols, endpoints and deployments.
+
+pub mod onnx;
+pub mod tensor;
