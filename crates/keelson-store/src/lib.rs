@@ -11,6 +11,7 @@ mod error;
 pub mod jobs;
 mod migrations;
 pub mod registry;
+pub mod serving;
 pub mod tracking;
 pub mod worker;
 

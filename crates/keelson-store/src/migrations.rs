@@ -42,10 +42,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_catalog.sql"),
         postgres: include_str!("../migrations/postgres/0005_catalog.sql"),
     },
+    Migration {
+        version: 6,
+        name: "serving",
+        sqlite: include_str!("../migrations/sqlite/0006_serving.sql"),
+        postgres: include_str!("../migrations/postgres/0006_serving.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 5;
+pub const LATEST_SCHEMA_VERSION: i64 = 6;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -148,16 +148,41 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Deployments name the model they serve; they keep serving it under its new name.
+        sqlx::query("UPDATE serving_deployments SET model_name = $1 WHERE model_name = $2")
+            .bind(new_name)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.get_registered_model(new_name).await
     }
 
+    /// Deletes a model with its versions; refused while a deployment serves one of them.
     pub async fn delete_registered_model(&self, name: &str) -> Result<(), StoreError> {
-        let deleted =
-            sqlx::query("DELETE FROM registered_models WHERE name = $1").bind(name).execute(&self.writer).await?;
+        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
+        let serving =
+            sqlx::query("SELECT endpoint, name FROM serving_deployments WHERE model_name = $1 ORDER BY endpoint, name")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(format!("{}/{}", row.try_get::<String, _>("endpoint")?, row.try_get::<String, _>("name")?))
+                })
+                .collect::<Result<Vec<String>, StoreError>>()?;
+        if !serving.is_empty() {
+            return Err(StoreError::InvalidArgument(format!(
+                "Registered Model (name={name}) cannot be deleted: deployment(s) {} serve its versions. \
+                 Delete or redeploy them first.",
+                serving.join(", ")
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM registered_models WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
             return Err(model_not_found(name));
         }
+        tx.commit().await?;
         Ok(())
     }
 

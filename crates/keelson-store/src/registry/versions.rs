@@ -183,6 +183,24 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(version_not_found(name, version));
         }
+        let deployments: Vec<String> = sqlx::query(
+            "SELECT endpoint, name FROM serving_deployments WHERE model_name = $1 AND model_version = $2 \
+             ORDER BY endpoint, name",
+        )
+        .bind(name)
+        .bind(version.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok(format!("{}/{}", row.try_get::<String, _>("endpoint")?, row.try_get::<String, _>("name")?)))
+        .collect::<Result<_, StoreError>>()?;
+        if !deployments.is_empty() {
+            return Err(StoreError::InvalidArgument(format!(
+                "Model Version (name={name}, version={version}) cannot be deleted: deployment(s) {} serve it. \
+                 Delete or redeploy them first.",
+                deployments.join(", ")
+            )));
+        }
         if !aliases.is_empty() {
             return Err(StoreError::InvalidArgument(format!(
                 "Model Version (name={name}, version={version}) cannot be deleted: alias(es) {} point at it. \

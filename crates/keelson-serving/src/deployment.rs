@@ -1,0 +1,223 @@
+//! A deployment: one model version loaded once and kept warm, served by its replicas with a
+//! bound on concurrent work, a bounded queue (429 beyond it) and a deadline per request (408).
+
+use crate::pool::WorkerPool;
+use crate::runtime::{ModelRuntime, RuntimeError};
+use crate::signature::{NamedTensor, Signature};
+use crate::stats::DeploymentStats;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Which runtime serves a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// tract with Keelson's native ONNX-ML operators, in-process.
+    #[default]
+    Tract,
+}
+
+fn default_replicas() -> usize {
+    1
+}
+fn default_max_concurrent_requests() -> usize {
+    16
+}
+fn default_max_queue() -> usize {
+    256
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+
+/// What a client asks for when it creates or replaces a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// Registered model name.
+    pub model: String,
+    /// The version to serve; exactly one of `version` and `alias`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// An alias resolved to its version when deploying (the deployment stays on that version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub runtime: RuntimeKind,
+    /// Worker threads computing predictions.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Requests computed at once; more wait in the queue.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Requests allowed to wait; beyond that the deployment answers 429.
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
+    /// Deadline from arrival to answer; past it the client gets 408.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::validation::ValidationSpec>,
+}
+
+impl DeploymentSpec {
+    /// Checks the settings; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.version, &self.alias) {
+            (Some(_), Some(_)) => return Err("give either `version` or `alias`, not both".into()),
+            (None, None) => return Err("give the model `version` or an `alias` to resolve".into()),
+            _ => {}
+        }
+        if self.model.trim().is_empty() {
+            return Err("`model` must name a registered model".into());
+        }
+        if let Some(version) = &self.version {
+            if version.parse::<u64>().map_or(true, |v| v == 0) {
+                return Err(format!("`version` must be a positive integer, not `{version}`"));
+            }
+        }
+        let bounded = |name: &str, value: u64, low: u64, high: u64| {
+            if value < low || value > high {
+                Err(format!("`{name}` must be between {low} and {high}, not {value}"))
+            } else {
+                Ok(())
+            }
+        };
+        bounded("replicas", self.replicas as u64, 1, 64)?;
+        bounded("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 4096)?;
+        bounded("max_queue", self.max_queue as u64, 0, 100_000)?;
+        bounded("request_timeout_ms", self.request_timeout_ms, 1, 600_000)?;
+        if let Some(validation) = &self.validation {
+            validation.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a request got no prediction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InferError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("deployment `{0}` is at its limit of queued requests; retry later")]
+    Overloaded(String),
+    #[error("the request took longer than the deployment's limit of {0} ms")]
+    Timeout(u64),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A loaded deployment.
+#[derive(Debug)]
+pub struct Deployment {
+    pub endpoint: String,
+    pub name: String,
+    pub spec: DeploymentSpec,
+    pub model_version: String,
+    runtime: Arc<dyn ModelRuntime>,
+    pool: WorkerPool,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    pub stats: DeploymentStats,
+}
+
+impl Deployment {
+    pub fn start(
+        endpoint: &str,
+        name: &str,
+        spec: DeploymentSpec,
+        model_version: &str,
+        runtime: Arc<dyn ModelRuntime>,
+    ) -> Result<Deployment, std::io::Error> {
+        let pool = WorkerPool::start(&format!("{endpoint}-{name}"), spec.replicas)?;
+        Ok(Deployment {
+            endpoint: endpoint.to_string(),
+            name: name.to_string(),
+            permits: Arc::new(Semaphore::new(spec.max_concurrent_requests)),
+            spec,
+            model_version: model_version.to_string(),
+            runtime,
+            pool,
+            waiting: AtomicUsize::new(0),
+            stats: DeploymentStats::default(),
+        })
+    }
+
+    pub fn signature(&self) -> &Signature {
+        self.runtime.signature()
+    }
+
+    pub fn describe_runtime(&self) -> String {
+        self.runtime.describe()
+    }
+
+    /// Requests waiting for a turn, in the admission queue or the replicas' queue.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed) + self.pool.queued()
+    }
+
+    /// Runs one prediction and records it in the deployment's statistics.
+    pub async fn infer(&self, inputs: Vec<NamedTensor>, mirrored: bool) -> Result<Vec<NamedTensor>, InferError> {
+        let started = Instant::now();
+        let _in_flight = self.stats.enter();
+        let result = self.infer_inner(inputs, started).await;
+        self.stats.record(started.elapsed(), result.as_ref().err(), mirrored);
+        result
+    }
+
+    async fn infer_inner(&self, inputs: Vec<NamedTensor>, started: Instant) -> Result<Vec<NamedTensor>, InferError> {
+        let ordered = self.signature().arrange_inputs(inputs).map_err(|error| InferError::Input(error.0))?;
+        let timeout_ms = self.spec.request_timeout_ms;
+        let deadline = tokio::time::Instant::from_std(started + Duration::from_millis(timeout_ms));
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.spec.max_queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(InferError::Overloaded(self.name.clone()));
+                }
+                let acquired = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                match acquired {
+                    Err(_) => return Err(InferError::Timeout(timeout_ms)),
+                    Ok(Err(_)) => {
+                        return Err(InferError::Unavailable(format!("deployment `{}` is stopping", self.name)))
+                    }
+                    Ok(Ok(permit)) => permit,
+                }
+            }
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let runtime = self.runtime.clone();
+        self.pool
+            .submit(move || {
+                let result = runtime.infer(ordered);
+                // The permit is the job's: a request that timed out still holds its share of
+                // the concurrency until the computation really ends.
+                drop(permit);
+                let _ = answer.send(result);
+            })
+            .map_err(|error| InferError::Unavailable(error.to_string()))?;
+        let outputs = match tokio::time::timeout_at(deadline, answered).await {
+            Err(_) => return Err(InferError::Timeout(timeout_ms)),
+            Ok(Err(_)) => return Err(InferError::Failed("the model failed while computing the prediction".into())),
+            Ok(Ok(Err(RuntimeError::Input(message)))) => return Err(InferError::Input(message)),
+            Ok(Ok(Err(RuntimeError::Failed(message)))) => return Err(InferError::Failed(message)),
+            Ok(Ok(Ok(outputs))) => outputs,
+        };
+        Ok(self
+            .signature()
+            .outputs
+            .iter()
+            .zip(outputs)
+            .map(|(spec, tensor)| NamedTensor { name: spec.name.clone(), tensor })
+            .collect())
+    }
+}

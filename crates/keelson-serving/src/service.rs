@@ -1,0 +1,556 @@
+//! The serving service: endpoints and deployments kept in the metadata store and live in
+//! memory. Changes are serialised, checked, written to the store, then swapped in whole.
+
+use crate::deployment::{Deployment, DeploymentSpec, InferError};
+use crate::endpoint::{EndpointConfig, LiveEndpoint};
+use crate::onnx::OnnxModel;
+use crate::runtime::ModelRuntime;
+use crate::signature::{NamedTensor, Signature, TensorSpec};
+use crate::source::{ModelReference, ModelSource, SourceError};
+use crate::stats::StatsSummary;
+use crate::validation::smoke_test;
+use keelson_core::{ErrorKind, HasErrorKind};
+use keelson_store::serving::ConfigEvent;
+use keelson_store::{Store, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServingError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl HasErrorKind for ServingError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ServingError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            ServingError::NotFound(_) => ErrorKind::NotFound,
+            ServingError::Conflict(_) => ErrorKind::Conflict,
+            ServingError::Unavailable(_) => ErrorKind::Unavailable,
+            ServingError::Store(error) => error.kind(),
+        }
+    }
+}
+
+/// Endpoint and deployment names: DNS-label-like, so they fit URLs, metrics and hostnames.
+pub fn check_name(what: &str, name: &str) -> Result<(), ServingError> {
+    let valid = (1..=63).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ServingError::InvalidArgument(format!(
+            "{what} name `{name}` is invalid: use 1 to 63 lower-case letters, digits and '-', starting with a letter or digit"
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentView {
+    pub name: String,
+    pub endpoint: String,
+    pub model: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    pub runtime: crate::deployment::RuntimeKind,
+    /// `ready`, or `failed` when it could not be loaded at start-up.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    pub replicas: usize,
+    pub max_concurrent_requests: usize,
+    pub max_queue: usize,
+    pub request_timeout_ms: u64,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    pub stats: StatsSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointView {
+    pub name: String,
+    pub description: String,
+    pub traffic: BTreeMap<String, u32>,
+    pub mirror: BTreeMap<String, u32>,
+    pub sticky_header: Option<String>,
+    pub deployments: Vec<DeploymentView>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigChange {
+    pub id: i64,
+    pub before: EndpointConfig,
+    pub after: EndpointConfig,
+    pub actor: String,
+    pub reason: String,
+    pub timestamp: i64,
+}
+
+/// How a request asks to be routed.
+#[derive(Debug, Clone, Default)]
+pub struct RouteRequest {
+    /// A deployment named by the client (header).
+    pub deployment: Option<String>,
+    /// A registered model version named in the URL.
+    pub version: Option<String>,
+    /// The value of the endpoint's sticky header, when it has one and the client sent it.
+    pub sticky_value: Option<String>,
+}
+
+/// A routed request: the endpoint as it was when the request arrived and the chosen deployment.
+pub struct Routed {
+    pub endpoint: Arc<LiveEndpoint>,
+    pub deployment: Arc<Deployment>,
+}
+
+struct Inner {
+    store: Store,
+    source: Arc<dyn ModelSource>,
+    live: RwLock<BTreeMap<String, Arc<LiveEndpoint>>>,
+    /// Serialises changes in this process; the store's compare-and-set guards across replicas.
+    changes: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct ServingService {
+    inner: Arc<Inner>,
+}
+
+impl ServingService {
+    pub fn new(store: Store, source: Arc<dyn ModelSource>) -> ServingService {
+        ServingService {
+            inner: Arc::new(Inner {
+                store,
+                source,
+                live: RwLock::new(BTreeMap::new()),
+                changes: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    fn live(&self, name: &str) -> Option<Arc<LiveEndpoint>> {
+        self.inner.live.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    fn live_or_not_found(&self, name: &str) -> Result<Arc<LiveEndpoint>, ServingError> {
+        self.live(name).ok_or_else(|| ServingError::NotFound(format!("endpoint `{name}` does not exist")))
+    }
+
+    fn swap(&self, endpoint: LiveEndpoint) -> Arc<LiveEndpoint> {
+        let endpoint = Arc::new(endpoint);
+        self.inner.live.write().unwrap_or_else(|p| p.into_inner()).insert(endpoint.name.clone(), endpoint.clone());
+        endpoint
+    }
+
+    /// Loads every stored endpoint and deployment (at start-up). A deployment that cannot be
+    /// loaded or fails its smoke test is kept as failed and gets no traffic.
+    pub async fn load_all(&self) -> Result<(), ServingError> {
+        let _guard = self.inner.changes.lock().await;
+        let endpoints = self.inner.store.endpoints().await?;
+        let deployments = self.inner.store.deployments(None).await?;
+        for stored in endpoints {
+            let config = parse_config(&stored.config)?;
+            let mut live = BTreeMap::new();
+            let mut failed = BTreeMap::new();
+            for row in deployments.iter().filter(|d| d.endpoint == stored.name) {
+                let spec: DeploymentSpec = serde_json::from_str(&row.spec)
+                    .map_err(|e| StoreError::Corrupt(format!("deployment `{}`: {e}", row.name)))?;
+                let reference = ModelReference::Version(row.model_version.clone());
+                match self.prepare(&stored.name, &row.name, spec, &row.model_name, &reference, None).await {
+                    Ok(deployment) => {
+                        live.insert(row.name.clone(), Arc::new(deployment));
+                    }
+                    Err(error) => {
+                        tracing::error!(endpoint = %stored.name, deployment = %row.name, %error, "deployment failed to load");
+                        failed.insert(row.name.clone(), error.to_string());
+                    }
+                }
+            }
+            self.swap(LiveEndpoint::new(
+                stored.name,
+                stored.description,
+                config,
+                live,
+                failed,
+                stored.created,
+                stored.updated,
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn create_endpoint(&self, name: &str, description: &str) -> Result<EndpointView, ServingError> {
+        check_name("endpoint", name)?;
+        if description.len() > 5_000 {
+            return Err(ServingError::InvalidArgument("`description` is longer than 5000 bytes".into()));
+        }
+        let _guard = self.inner.changes.lock().await;
+        let config = EndpointConfig::default();
+        let stored = self.inner.store.create_endpoint(name, description, &config_json(&config)?).await?;
+        let endpoint = self.swap(LiveEndpoint::new(
+            stored.name,
+            stored.description,
+            config,
+            BTreeMap::new(),
+            BTreeMap::new(),
+            stored.created,
+            stored.updated,
+        ));
+        Ok(view(&endpoint))
+    }
+
+    pub fn endpoints(&self) -> Vec<EndpointView> {
+        self.inner.live.read().unwrap_or_else(|p| p.into_inner()).values().map(|e| view(e)).collect()
+    }
+
+    pub fn endpoint(&self, name: &str) -> Result<EndpointView, ServingError> {
+        let live = self.live_or_not_found(name)?;
+        Ok(view(&live))
+    }
+
+    pub async fn delete_endpoint(&self, name: &str) -> Result<(), ServingError> {
+        let _guard = self.inner.changes.lock().await;
+        self.inner.store.delete_endpoint(name).await?;
+        self.inner.live.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        Ok(())
+    }
+
+    pub fn deployment(&self, endpoint: &str, name: &str) -> Result<DeploymentView, ServingError> {
+        let live = self.live_or_not_found(endpoint)?;
+        view(&live)
+            .deployments
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| ServingError::NotFound(format!("endpoint `{endpoint}` has no deployment `{name}`")))
+    }
+
+    /// Creates or replaces a deployment: fetches the model, loads it, checks its signature
+    /// against the endpoint's other deployments and runs the smoke test, all before anything is
+    /// stored or routed. The first deployment of an endpoint without traffic takes all of it.
+    pub async fn put_deployment(
+        &self,
+        endpoint: &str,
+        name: &str,
+        spec: DeploymentSpec,
+        actor: &str,
+    ) -> Result<DeploymentView, ServingError> {
+        check_name("deployment", name)?;
+        spec.check().map_err(ServingError::InvalidArgument)?;
+        let _guard = self.inner.changes.lock().await;
+        let live = self.live_or_not_found(endpoint)?;
+        let reference = match (&spec.version, &spec.alias) {
+            (Some(version), _) => ModelReference::Version(version.clone()),
+            (None, Some(alias)) => ModelReference::Alias(alias.clone()),
+            (None, None) => return Err(ServingError::InvalidArgument("give `version` or `alias`".into())),
+        };
+        let model = spec.model.clone();
+        let others: Vec<&Arc<Deployment>> = live.deployments.values().filter(|d| d.name != name).collect();
+        let deployment =
+            self.prepare(endpoint, name, spec, &model, &reference, others.first().map(|d| d.signature())).await?;
+        let stored_spec =
+            serde_json::to_string(&deployment.spec).map_err(|e| ServingError::InvalidArgument(e.to_string()))?;
+        self.inner.store.put_deployment(endpoint, name, &stored_spec, &model, &deployment.model_version).await?;
+        let mut deployments = live.deployments.clone();
+        deployments.insert(name.to_string(), Arc::new(deployment));
+        let mut failed = live.failed.clone();
+        failed.remove(name);
+        let mut config = live.config.clone();
+        let mut updated = live.updated;
+        if config.traffic.values().all(|share| *share == 0) {
+            let mut first = config.clone();
+            first.traffic = BTreeMap::from([(name.to_string(), 100)]);
+            let event = self
+                .inner
+                .store
+                .update_endpoint_config(
+                    endpoint,
+                    &config_json(&config)?,
+                    &config_json(&first)?,
+                    actor,
+                    &format!("deployment `{name}` is the first ready deployment: it takes all traffic"),
+                )
+                .await?;
+            config = first;
+            updated = event.event_time;
+        }
+        let endpoint = self.swap(LiveEndpoint::new(
+            live.name.clone(),
+            live.description.clone(),
+            config,
+            deployments,
+            failed,
+            live.created,
+            updated,
+        ));
+        view(&endpoint)
+            .deployments
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| ServingError::NotFound(format!("deployment `{name}` vanished")))
+    }
+
+    /// Fetches, loads and smoke-tests a deployment; nothing is stored.
+    async fn prepare(
+        &self,
+        endpoint: &str,
+        name: &str,
+        mut spec: DeploymentSpec,
+        model: &str,
+        reference: &ModelReference,
+        endpoint_signature: Option<&Signature>,
+    ) -> Result<Deployment, ServingError> {
+        let package = self.inner.source.fetch(model, reference).await.map_err(|error| match error {
+            SourceError::NotFound(message) => ServingError::NotFound(message),
+            SourceError::Unservable(message) => ServingError::InvalidArgument(message),
+            SourceError::Unavailable(message) => ServingError::Unavailable(message),
+        })?;
+        let validation = spec.validation.clone();
+        let example = package.input_example.clone();
+        let onnx = package.onnx;
+        let label = format!("version {} of model `{}`", package.version, package.name);
+        let (runtime, checked) = tokio::task::spawn_blocking(move || {
+            let runtime: Arc<dyn ModelRuntime> =
+                Arc::new(OnnxModel::load(&onnx).map_err(|error| format!("{label} cannot be served: {error}"))?);
+            let checked = smoke_test(runtime.as_ref(), validation.as_ref(), example.as_deref())
+                .map_err(|error| format!("{label} failed validation: {error}"))?;
+            Ok::<_, String>((runtime, checked))
+        })
+        .await
+        .map_err(|error| ServingError::Unavailable(format!("loading the model stopped: {error}")))?
+        .map_err(ServingError::InvalidArgument)?;
+        if let Some(expected) = endpoint_signature {
+            expected.compatible_with(runtime.signature()).map_err(|error| {
+                ServingError::InvalidArgument(format!(
+                    "the model's signature does not match the endpoint's other deployments: {error}"
+                ))
+            })?;
+        }
+        tracing::info!(endpoint, deployment = name, version = %package.version, %checked, "deployment ready");
+        spec.version = Some(package.version.clone());
+        Deployment::start(endpoint, name, spec, &package.version, runtime)
+            .map_err(|error| ServingError::Unavailable(format!("could not start the deployment's workers: {error}")))
+    }
+
+    /// Removes a deployment that takes no live or mirrored traffic.
+    pub async fn delete_deployment(&self, endpoint: &str, name: &str) -> Result<(), ServingError> {
+        let _guard = self.inner.changes.lock().await;
+        let live = self.live_or_not_found(endpoint)?;
+        if live.config.references(name) {
+            return Err(ServingError::Conflict(format!(
+                "deployment `{name}` still takes traffic on endpoint `{endpoint}`; move its traffic and mirror share first"
+            )));
+        }
+        self.inner.store.delete_deployment(endpoint, name).await?;
+        let mut deployments = live.deployments.clone();
+        deployments.remove(name);
+        let mut failed = live.failed.clone();
+        failed.remove(name);
+        let mut config = live.config.clone();
+        config.traffic.remove(name);
+        config.mirror.remove(name);
+        self.swap(LiveEndpoint::new(
+            live.name.clone(),
+            live.description.clone(),
+            config,
+            deployments,
+            failed,
+            live.created,
+            live.updated,
+        ));
+        Ok(())
+    }
+
+    /// Replaces the routing configuration (traffic, mirror, sticky key) at once.
+    pub async fn set_config(
+        &self,
+        endpoint: &str,
+        config: EndpointConfig,
+        actor: &str,
+        reason: &str,
+    ) -> Result<EndpointView, ServingError> {
+        let _guard = self.inner.changes.lock().await;
+        let live = self.live_or_not_found(endpoint)?;
+        self.apply_config(&live, config, actor, reason).await
+    }
+
+    async fn apply_config(
+        &self,
+        live: &LiveEndpoint,
+        config: EndpointConfig,
+        actor: &str,
+        reason: &str,
+    ) -> Result<EndpointView, ServingError> {
+        let ready: Vec<&str> = live.deployments.keys().map(String::as_str).collect();
+        config.check(&ready).map_err(ServingError::InvalidArgument)?;
+        let event = self
+            .inner
+            .store
+            .update_endpoint_config(&live.name, &config_json(&live.config)?, &config_json(&config)?, actor, reason)
+            .await?;
+        let endpoint = self.swap(LiveEndpoint::new(
+            live.name.clone(),
+            live.description.clone(),
+            config,
+            live.deployments.clone(),
+            live.failed.clone(),
+            live.created,
+            event.event_time,
+        ));
+        Ok(view(&endpoint))
+    }
+
+    /// Restores the configuration before the latest change (a second rollback undoes the first).
+    pub async fn rollback(&self, endpoint: &str, actor: &str) -> Result<EndpointView, ServingError> {
+        let _guard = self.inner.changes.lock().await;
+        let live = self.live_or_not_found(endpoint)?;
+        let events = self.inner.store.endpoint_config_events(endpoint, 1).await?;
+        let Some(latest) = events.first() else {
+            return Err(ServingError::Conflict(format!(
+                "endpoint `{endpoint}` has no configuration change to roll back"
+            )));
+        };
+        let previous = parse_config(&latest.before_config)?;
+        self.apply_config(&live, previous, actor, &format!("rollback of change {}", latest.id)).await
+    }
+
+    /// Configuration changes, newest first.
+    pub async fn history(&self, endpoint: &str, limit: i64) -> Result<Vec<ConfigChange>, ServingError> {
+        self.live_or_not_found(endpoint)?;
+        let events = self.inner.store.endpoint_config_events(endpoint, limit.clamp(1, 1000)).await?;
+        events.iter().map(change).collect()
+    }
+
+    /// Picks the deployment that answers a request.
+    pub fn route(&self, endpoint: &str, request: &RouteRequest) -> Result<Routed, InferError> {
+        let live =
+            self.live(endpoint).ok_or_else(|| InferError::NotFound(format!("endpoint `{endpoint}` does not exist")))?;
+        let deployment = if let Some(name) = &request.deployment {
+            live.deployments.get(name).cloned().ok_or_else(|| match live.failed.get(name) {
+                Some(reason) => InferError::Unavailable(format!("deployment `{name}` is not ready: {reason}")),
+                None => InferError::NotFound(format!("endpoint `{endpoint}` has no deployment `{name}`")),
+            })?
+        } else if let Some(version) = &request.version {
+            live.deployment_for_version(version).cloned().ok_or_else(|| {
+                InferError::NotFound(format!("endpoint `{endpoint}` serves no deployment of model version {version}"))
+            })?
+        } else {
+            let bucket = live.bucket(request.sticky_value.as_deref());
+            live.pick(bucket).cloned().ok_or_else(|| {
+                InferError::Unavailable(format!("endpoint `{endpoint}` has no deployment taking traffic"))
+            })?
+        };
+        Ok(Routed { endpoint: live, deployment })
+    }
+
+    /// Runs a routed request: copies go to mirror targets in the background (their answers
+    /// are counted, never returned), the chosen deployment answers.
+    pub async fn serve(&self, routed: &Routed, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, InferError> {
+        for mirror in routed.endpoint.mirrors_for_request() {
+            if Arc::ptr_eq(&mirror, &routed.deployment) {
+                continue;
+            }
+            let copy = inputs.clone();
+            tokio::spawn(async move {
+                let _ = mirror.infer(copy, true).await;
+            });
+        }
+        routed.deployment.infer(inputs, false).await
+    }
+
+    /// Every live endpoint, for metrics.
+    pub fn live_endpoints(&self) -> Vec<Arc<LiveEndpoint>> {
+        self.inner.live.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+fn config_json(config: &EndpointConfig) -> Result<String, ServingError> {
+    serde_json::to_string(config).map_err(|e| ServingError::InvalidArgument(e.to_string()))
+}
+
+fn parse_config(text: &str) -> Result<EndpointConfig, ServingError> {
+    serde_json::from_str(text)
+        .map_err(|e| ServingError::Store(StoreError::Corrupt(format!("endpoint configuration: {e}"))))
+}
+
+fn change(event: &ConfigEvent) -> Result<ConfigChange, ServingError> {
+    Ok(ConfigChange {
+        id: event.id,
+        before: parse_config(&event.before_config)?,
+        after: parse_config(&event.after_config)?,
+        actor: event.actor.clone(),
+        reason: event.reason.clone(),
+        timestamp: event.event_time,
+    })
+}
+
+fn view(endpoint: &LiveEndpoint) -> EndpointView {
+    let mut deployments: Vec<DeploymentView> = endpoint
+        .deployments
+        .values()
+        .map(|d| DeploymentView {
+            name: d.name.clone(),
+            endpoint: d.endpoint.clone(),
+            model: d.spec.model.clone(),
+            version: d.model_version.clone(),
+            alias: d.spec.alias.clone(),
+            runtime: d.spec.runtime,
+            state: "ready",
+            message: None,
+            execution: Some(d.describe_runtime()),
+            replicas: d.spec.replicas,
+            max_concurrent_requests: d.spec.max_concurrent_requests,
+            max_queue: d.spec.max_queue,
+            request_timeout_ms: d.spec.request_timeout_ms,
+            inputs: d.signature().inputs.clone(),
+            outputs: d.signature().outputs.clone(),
+            stats: d.stats.summary(),
+        })
+        .collect();
+    for (name, reason) in &endpoint.failed {
+        deployments.push(DeploymentView {
+            name: name.clone(),
+            endpoint: endpoint.name.clone(),
+            model: String::new(),
+            version: String::new(),
+            alias: None,
+            runtime: Default::default(),
+            state: "failed",
+            message: Some(reason.clone()),
+            execution: None,
+            replicas: 0,
+            max_concurrent_requests: 0,
+            max_queue: 0,
+            request_timeout_ms: 0,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            stats: StatsSummary { requests: 0, mirrored_requests: 0, errors: 0, in_flight: 0 },
+        });
+    }
+    deployments.sort_by(|a, b| a.name.cmp(&b.name));
+    EndpointView {
+        name: endpoint.name.clone(),
+        description: endpoint.description.clone(),
+        traffic: endpoint.config.traffic.clone(),
+        mirror: endpoint.config.mirror.clone(),
+        sticky_header: endpoint.config.sticky_header.clone(),
+        deployments,
+        created: endpoint.created,
+        updated: endpoint.updated,
+    }
+}
