@@ -36,6 +36,7 @@ pub struct AppState {
     pub catalog: keelson_genai::CatalogService,
     /// Configured catalog sources by name (`catalog.sources`).
     pub catalog_sources: std::collections::BTreeMap<String, String>,
+    pub serving: keelson_serving::ServingService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -46,6 +47,8 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::mlflow::routes(state.clone()))
         .merge(routes::models::routes(state.clone()))
         .merge(routes::catalog::routes(state.clone()))
+        .merge(routes::endpoints::routes(state.clone()))
+        .merge(routes::inference::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

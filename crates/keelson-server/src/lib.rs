@@ -7,6 +7,7 @@ mod catalog_sync;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod model_source;
 mod routes;
 pub mod serve;
 

@@ -25,6 +25,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("invalid auth.tokens_file `{path}`: {reason}")]
     Tokens { path: String, reason: String },
+    #[error("loading endpoints: {0}")]
+    Serving(String),
 }
 
 pub struct ServerOptions {
@@ -71,7 +73,16 @@ where
         )
     };
     let registry = Arc::new(options.job_handlers);
+    let model_source = crate::model_source::RegistryModelSource {
+        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
+        artifacts: artifacts.clone(),
+    };
+    let serving = keelson_serving::ServingService::new(store.clone(), Arc::new(model_source));
+    // Deployments come back before the server takes requests: a restart must not answer 404 for
+    // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
+    serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let state = AppState {
+        serving,
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),

@@ -28,7 +28,12 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
     let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
+    let model_source = keelson_server::model_source::RegistryModelSource {
+        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
+        artifacts: artifacts.clone(),
+    };
     let state = AppState {
+        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source)),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
@@ -84,9 +89,11 @@ async fn every_route_declares_a_permission_and_only_probes_are_public() {
     assert!(app.routes.len() >= 9, "{:?}", app.routes);
     for route in &app.routes {
         let public = route.permission == Permission::Public;
-        // Health probes, and MLflow's capability document, which clients read before they
-        // authenticate (it names capabilities only).
-        let meant_public = route.path.starts_with("/health/") || route.path.ends_with("/3.0/mlflow/server-info");
+        // Health probes (ours and the inference protocol's), and MLflow's capability document,
+        // which clients read before they authenticate (it names capabilities only).
+        let meant_public = route.path.starts_with("/health/")
+            || route.path.starts_with("/v2/health/")
+            || route.path.ends_with("/3.0/mlflow/server-info");
         assert_eq!(public, meant_public, "{route:?}");
     }
 }

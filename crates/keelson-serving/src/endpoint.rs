@@ -22,6 +22,25 @@ pub struct EndpointConfig {
     pub sticky_header: Option<String>,
 }
 
+/// A change to some parts of a configuration; `None` keeps a part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigPatch {
+    pub traffic: Option<BTreeMap<String, u32>>,
+    pub mirror: Option<BTreeMap<String, u32>>,
+    /// `Some(None)` removes the sticky key.
+    pub sticky_header: Option<Option<String>>,
+}
+
+impl ConfigPatch {
+    pub fn apply(self, config: &EndpointConfig) -> EndpointConfig {
+        EndpointConfig {
+            traffic: self.traffic.unwrap_or_else(|| config.traffic.clone()),
+            mirror: self.mirror.unwrap_or_else(|| config.mirror.clone()),
+            sticky_header: self.sticky_header.unwrap_or_else(|| config.sticky_header.clone()),
+        }
+    }
+}
+
 impl EndpointConfig {
     /// Checks the configuration against the deployments that are ready.
     pub fn check(&self, ready: &[&str]) -> Result<(), String> {

@@ -2,7 +2,7 @@
 //! memory. Changes are serialised, checked, written to the store, then swapped in whole.
 
 use crate::deployment::{Deployment, DeploymentSpec, InferError};
-use crate::endpoint::{EndpointConfig, LiveEndpoint};
+use crate::endpoint::{ConfigPatch, EndpointConfig, LiveEndpoint};
 use crate::onnx::OnnxModel;
 use crate::runtime::ModelRuntime;
 use crate::signature::{NamedTensor, Signature, TensorSpec};
@@ -109,8 +109,6 @@ pub struct RouteRequest {
     pub deployment: Option<String>,
     /// A registered model version named in the URL.
     pub version: Option<String>,
-    /// The value of the endpoint's sticky header, when it has one and the client sent it.
-    pub sticky_value: Option<String>,
 }
 
 /// A routed request: the endpoint as it was when the request arrived and the chosen deployment.
@@ -376,16 +374,18 @@ impl ServingService {
         Ok(())
     }
 
-    /// Replaces the routing configuration (traffic, mirror, sticky key) at once.
-    pub async fn set_config(
+    /// Changes the routing configuration (traffic, mirror, sticky key) at once; parts the patch
+    /// leaves out stay as they are.
+    pub async fn patch_config(
         &self,
         endpoint: &str,
-        config: EndpointConfig,
+        patch: ConfigPatch,
         actor: &str,
         reason: &str,
     ) -> Result<EndpointView, ServingError> {
         let _guard = self.inner.changes.lock().await;
         let live = self.live_or_not_found(endpoint)?;
+        let config = patch.apply(&live.config);
         self.apply_config(&live, config, actor, reason).await
     }
 
@@ -437,7 +437,13 @@ impl ServingService {
     }
 
     /// Picks the deployment that answers a request.
-    pub fn route(&self, endpoint: &str, request: &RouteRequest) -> Result<Routed, InferError> {
+    /// `header` reads a request header by (lower-case) name, for the endpoint's sticky key.
+    pub fn route(
+        &self,
+        endpoint: &str,
+        request: &RouteRequest,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<Routed, InferError> {
         let live =
             self.live(endpoint).ok_or_else(|| InferError::NotFound(format!("endpoint `{endpoint}` does not exist")))?;
         let deployment = if let Some(name) = &request.deployment {
@@ -450,7 +456,8 @@ impl ServingService {
                 InferError::NotFound(format!("endpoint `{endpoint}` serves no deployment of model version {version}"))
             })?
         } else {
-            let bucket = live.bucket(request.sticky_value.as_deref());
+            let sticky_value = live.config.sticky_header.as_deref().and_then(&header);
+            let bucket = live.bucket(sticky_value.as_deref());
             live.pick(bucket).cloned().ok_or_else(|| {
                 InferError::Unavailable(format!("endpoint `{endpoint}` has no deployment taking traffic"))
             })?

@@ -11,6 +11,13 @@ pub fn proxied_artifact_path(uri: &str) -> Option<&str> {
     Some(path.trim_matches('/'))
 }
 
+/// The artifact-store key behind a `mlflow-artifacts:` URI (the proxy keeps its files under
+/// one prefix of the store); `None` for other schemes.
+pub fn proxied_store_key(uri: &str) -> Option<String> {
+    let prefix = crate::service::MLFLOW_ARTIFACTS_PREFIX;
+    proxied_artifact_path(uri).map(|path| if path.is_empty() { prefix.to_string() } else { format!("{prefix}/{path}") })
+}
+
 /// `(run_id, path)` of a `runs:/<run_id>/<path>` URI; the path may be empty.
 pub fn split_runs_uri(uri: &str) -> Option<(&str, &str)> {
     let rest = uri.strip_prefix("runs:/")?.trim_start_matches('/');

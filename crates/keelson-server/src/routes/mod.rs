@@ -1,5 +1,7 @@
 pub mod catalog;
+pub mod endpoints;
 pub mod health;
+pub mod inference;
 pub mod jobs;
 pub mod mlflow;
 pub mod models;

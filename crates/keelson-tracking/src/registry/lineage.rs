@@ -4,7 +4,7 @@
 //! people and a flat summary for tools (export packages carry the summary).
 
 use super::RegistryService;
-use crate::uris::{join_artifact_path, proxied_artifact_path, split_runs_uri};
+use crate::uris::{join_artifact_path, split_runs_uri};
 use crate::TrackingError;
 use keelson_artifacts::ArtifactKey;
 use keelson_core::registry::ModelVersion;
@@ -214,7 +214,9 @@ impl RegistryService {
         files
     }
 
-    async fn artifact_prefix(&self, version: &ModelVersion) -> Option<String> {
+    /// The artifact-store key under which a version's files lie, when this server holds them
+    /// (proxied artifacts, directly or through the run's artifact root).
+    pub async fn artifact_prefix(&self, version: &ModelVersion) -> Option<String> {
         let uri = version.download_uri();
         let uri = match split_runs_uri(uri) {
             Some((run_id, path)) => {
@@ -222,7 +224,7 @@ impl RegistryService {
             }
             None => uri.to_string(),
         };
-        Some(format!("{}/{}", crate::service::MLFLOW_ARTIFACTS_PREFIX, proxied_artifact_path(&uri)?))
+        crate::uris::proxied_store_key(&uri)
     }
 }
 

@@ -1,0 +1,154 @@
+//! `/api/v1/endpoints`: online endpoints, their deployments, traffic, mirror and rollback.
+
+use crate::app::AppState;
+use crate::auth::Routes;
+use crate::error::ApiError;
+use crate::error::ErrorCode;
+use crate::extract::{ApiJson, ApiQuery};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use keelson_core::auth::{Permission, Principal, ResourceKind};
+use keelson_serving::endpoint::ConfigPatch;
+use keelson_serving::{DeploymentSpec, ServingError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub fn routes(state: AppState) -> Routes {
+    let read = Permission::read(ResourceKind::Endpoints);
+    let write = Permission::write(ResourceKind::Endpoints);
+    Routes::new(state)
+        .post("/api/v1/endpoints", write, create)
+        .get("/api/v1/endpoints", read, list)
+        .get("/api/v1/endpoints/{endpoint}", read, get)
+        .delete("/api/v1/endpoints/{endpoint}", write, delete)
+        .put("/api/v1/endpoints/{endpoint}/deployments/{deployment}", write, put_deployment)
+        .get("/api/v1/endpoints/{endpoint}/deployments/{deployment}", read, get_deployment)
+        .delete("/api/v1/endpoints/{endpoint}/deployments/{deployment}", write, delete_deployment)
+        .put("/api/v1/endpoints/{endpoint}/traffic", write, set_traffic)
+        .post("/api/v1/endpoints/{endpoint}/rollback", write, rollback)
+        .get("/api/v1/endpoints/{endpoint}/history", read, history)
+}
+
+impl From<ServingError> for ApiError {
+    fn from(error: ServingError) -> Self {
+        ApiError::from_domain(error)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let endpoint = state.serving.create_endpoint(&body.name, &body.description).await?;
+    Ok((StatusCode::CREATED, Json(json!(endpoint))))
+}
+
+async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "endpoints": state.serving.endpoints() }))
+}
+
+async fn get(State(state): State<AppState>, Path(endpoint): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.serving.endpoint(&endpoint)?)))
+}
+
+async fn delete(State(state): State<AppState>, Path(endpoint): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.serving.delete_endpoint(&endpoint).await?;
+    Ok(Json(json!({})))
+}
+
+async fn put_deployment(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path((endpoint, deployment)): Path<(String, String)>,
+    ApiJson(spec): ApiJson<DeploymentSpec>,
+) -> Result<Json<Value>, ApiError> {
+    let view = state.serving.put_deployment(&endpoint, &deployment, spec, principal.name()).await?;
+    Ok(Json(json!(view)))
+}
+
+async fn get_deployment(
+    State(state): State<AppState>,
+    Path((endpoint, deployment)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.serving.deployment(&endpoint, &deployment)?)))
+}
+
+async fn delete_deployment(
+    State(state): State<AppState>,
+    Path((endpoint, deployment)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    state.serving.delete_deployment(&endpoint, &deployment).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficBody {
+    #[serde(default)]
+    traffic: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
+    mirror: Option<BTreeMap<String, u32>>,
+    /// Absent keeps the current key; `null` removes it.
+    #[serde(default)]
+    sticky_header: Option<Value>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Changes what the body names and keeps the rest.
+async fn set_traffic(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(endpoint): Path<String>,
+    ApiJson(body): ApiJson<TrafficBody>,
+) -> Result<Json<Value>, ApiError> {
+    let sticky_header = match body.sticky_header {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(header)) => Some(Some(header)),
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("`sticky_header` must be a header name or null, not {other}"),
+            ))
+        }
+    };
+    let patch = ConfigPatch { traffic: body.traffic, mirror: body.mirror, sticky_header };
+    let reason = body.reason.unwrap_or_else(|| "traffic changed".to_string());
+    let view = state.serving.patch_config(&endpoint, patch, principal.name(), &reason).await?;
+    Ok(Json(json!(view)))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(endpoint): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.serving.rollback(&endpoint, principal.name()).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let changes = state.serving.history(&endpoint, query.limit.unwrap_or(100)).await?;
+    Ok(Json(json!({ "changes": changes })))
+}
