@@ -21,6 +21,7 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub catalog: CatalogConfig,
+    pub serving: ServingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +102,25 @@ pub struct CatalogConfig {
     pub on_new_model_job: String,
 }
 
+/// Online serving: the data collector's buffer and batching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServingConfig {
+    /// Collected records held in memory; beyond this new records are dropped (and counted),
+    /// so collection never slows a request down.
+    pub collector_buffer_records: usize,
+    /// Records per file the collector writes.
+    pub collector_batch_records: usize,
+    /// Longest time a collected record waits in memory before its file is written.
+    pub collector_flush_ms: u64,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        Self { collector_buffer_records: 10_000, collector_batch_records: 1_000, collector_flush_ms: 5_000 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -112,6 +132,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             catalog: CatalogConfig::default(),
+            serving: ServingConfig::default(),
         }
     }
 }

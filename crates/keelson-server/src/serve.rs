@@ -77,7 +77,15 @@ where
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts: artifacts.clone(),
     };
-    let serving = keelson_serving::ServingService::new(store.clone(), Arc::new(model_source));
+    let collector = keelson_serving::collector::DataCollector::start(
+        artifacts.clone(),
+        keelson_serving::collector::CollectorOptions {
+            buffer_records: config.serving.collector_buffer_records,
+            batch_records: config.serving.collector_batch_records,
+            flush_interval: std::time::Duration::from_millis(config.serving.collector_flush_ms),
+        },
+    );
+    let serving = keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector));
     // Deployments come back before the server takes requests: a restart must not answer 404 for
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;

@@ -33,7 +33,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
         artifacts: artifacts.clone(),
     };
     let state = AppState {
-        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source)),
+        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),

@@ -61,6 +61,9 @@ pub struct DeploymentSpec {
     pub request_timeout_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<crate::validation::ValidationSpec>,
+    /// Data collection of sampled requests and responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect: Option<crate::collector::CollectSpec>,
 }
 
 impl DeploymentSpec {
@@ -92,6 +95,9 @@ impl DeploymentSpec {
         bounded("request_timeout_ms", self.request_timeout_ms, 1, 600_000)?;
         if let Some(validation) = &self.validation {
             validation.check()?;
+        }
+        if let Some(collect) = &self.collect {
+            collect.check()?;
         }
         Ok(())
     }

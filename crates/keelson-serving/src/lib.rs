@@ -2,6 +2,7 @@
 //! (KServe V2 with its binary extension, KServe V1, MLflow `/invocations`), endpoints holding
 //! deployments, traffic split, sticky routing and mirrored traffic.
 
+pub mod collector;
 pub mod deployment;
 pub mod endpoint;
 pub mod metrics;

@@ -2,16 +2,36 @@
 //! outcome, mirrored requests, a latency histogram, in-flight requests, queue depth and the
 //! configured traffic share.
 
+use crate::collector::DataCollector;
 use crate::endpoint::LiveEndpoint;
 use crate::stats::{LATENCY_BUCKETS, OUTCOMES};
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-pub fn render(endpoints: &[Arc<LiveEndpoint>], out: &mut String) {
+pub fn render(endpoints: &[Arc<LiveEndpoint>], collector: Option<&DataCollector>, out: &mut String) {
+    if let Some(collector) = collector {
+        let counters = &collector.counters;
+        let _ =
+            writeln!(out, "# HELP keelson_serving_collector_records_total Collected records, by what became of them.");
+        let _ = writeln!(out, "# TYPE keelson_serving_collector_records_total counter");
+        for (result, counter) in
+            [("offered", &counters.offered), ("written", &counters.written), ("dropped", &counters.dropped)]
+        {
+            let _ = writeln!(
+                out,
+                "keelson_serving_collector_records_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# HELP keelson_serving_collector_files_total Files the collector wrote.");
+        let _ = writeln!(out, "# TYPE keelson_serving_collector_files_total counter");
+        let _ = writeln!(out, "keelson_serving_collector_files_total {}", counters.files.load(Ordering::Relaxed));
+    }
     let series: Vec<(String, &Arc<crate::deployment::Deployment>, u32)> = endpoints
         .iter()
         .flat_map(|endpoint| {

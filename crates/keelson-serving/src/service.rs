@@ -1,6 +1,7 @@
 //! The serving service: endpoints and deployments kept in the metadata store and live in
 //! memory. Changes are serialised, checked, written to the store, then swapped in whole.
 
+use crate::collector::{DataCollector, Record};
 use crate::deployment::{Deployment, DeploymentSpec, InferError};
 use crate::endpoint::{ConfigPatch, EndpointConfig, LiveEndpoint};
 use crate::onnx::OnnxModel;
@@ -9,6 +10,7 @@ use crate::signature::{NamedTensor, Signature, TensorSpec};
 use crate::source::{ModelReference, ModelSource, SourceError};
 use crate::stats::StatsSummary;
 use crate::validation::smoke_test;
+use keelson_core::clock::Clock;
 use keelson_core::{ErrorKind, HasErrorKind};
 use keelson_store::serving::ConfigEvent;
 use keelson_store::{Store, StoreError};
@@ -119,6 +121,7 @@ pub struct Routed {
 
 struct Inner {
     store: Store,
+    collector: Option<DataCollector>,
     source: Arc<dyn ModelSource>,
     live: RwLock<BTreeMap<String, Arc<LiveEndpoint>>>,
     /// Serialises changes in this process; the store's compare-and-set guards across replicas.
@@ -131,10 +134,13 @@ pub struct ServingService {
 }
 
 impl ServingService {
-    pub fn new(store: Store, source: Arc<dyn ModelSource>) -> ServingService {
+    /// `collector` receives sampled requests of deployments that ask for collection (and every
+    /// mirrored answer); without one nothing is collected.
+    pub fn new(store: Store, source: Arc<dyn ModelSource>, collector: Option<DataCollector>) -> ServingService {
         ServingService {
             inner: Arc::new(Inner {
                 store,
+                collector,
                 source,
                 live: RwLock::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
@@ -466,18 +472,69 @@ impl ServingService {
     }
 
     /// Runs a routed request: copies go to mirror targets in the background (their answers
-    /// are counted, never returned), the chosen deployment answers.
-    pub async fn serve(&self, routed: &Routed, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, InferError> {
+    /// are recorded, never returned), the chosen deployment answers. Sampled requests of a
+    /// deployment that collects are handed to the collector under `correlation_id`.
+    pub async fn serve(
+        &self,
+        routed: &Routed,
+        inputs: Vec<NamedTensor>,
+        correlation_id: &str,
+    ) -> Result<Vec<NamedTensor>, InferError> {
         for mirror in routed.endpoint.mirrors_for_request() {
             if Arc::ptr_eq(&mirror, &routed.deployment) {
                 continue;
             }
             let copy = inputs.clone();
+            let service = self.clone();
+            let correlation_id = correlation_id.to_string();
             tokio::spawn(async move {
-                let _ = mirror.infer(copy, true).await;
+                // Mirrored answers exist to be compared, so they are always recorded.
+                let kept = service.inner.collector.is_some().then(|| copy.clone());
+                let started = std::time::Instant::now();
+                let outcome = mirror.infer(copy, true).await;
+                if let Some(inputs) = kept {
+                    service.collect(&mirror, &correlation_id, started, inputs, &outcome, true);
+                }
             });
         }
-        routed.deployment.infer(inputs, false).await
+        let deployment = &routed.deployment;
+        let sampled = self.inner.collector.is_some() && deployment.spec.collect.as_ref().is_some_and(|c| c.sampled());
+        let kept = sampled.then(|| inputs.clone());
+        let started = std::time::Instant::now();
+        let outcome = deployment.infer(inputs, false).await;
+        if let Some(inputs) = kept {
+            self.collect(deployment, correlation_id, started, inputs, &outcome, false);
+        }
+        outcome
+    }
+
+    fn collect(
+        &self,
+        deployment: &Deployment,
+        correlation_id: &str,
+        started: std::time::Instant,
+        inputs: Vec<NamedTensor>,
+        outcome: &Result<Vec<NamedTensor>, InferError>,
+        mirrored: bool,
+    ) {
+        let Some(collector) = &self.inner.collector else { return };
+        let now_ms = keelson_core::clock::SystemClock.now_millis();
+        collector.offer(Record {
+            endpoint: deployment.endpoint.clone(),
+            deployment: deployment.name.clone(),
+            model_version: deployment.model_version.clone(),
+            correlation_id: correlation_id.to_string(),
+            timestamp_ms: now_ms,
+            latency_us: started.elapsed().as_micros() as u64,
+            mirrored,
+            inputs,
+            outcome: outcome.clone().map_err(|error| error.to_string()),
+        });
+    }
+
+    /// The collector's counters, when collection is on.
+    pub fn collector(&self) -> Option<&DataCollector> {
+        self.inner.collector.as_ref()
     }
 
     /// Every live endpoint, for metrics.

@@ -9,6 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use keelson_core::auth::{Permission, Principal, ResourceKind};
+use keelson_core::clock::Clock;
+use keelson_serving::collector::{
+    check_ground_truth, read_back, write_ground_truth, GroundTruth, COLLECTED_PREFIX, GROUND_TRUTH_PREFIX,
+};
 use keelson_serving::endpoint::ConfigPatch;
 use keelson_serving::{DeploymentSpec, ServingError};
 use serde::Deserialize;
@@ -29,6 +33,8 @@ pub fn routes(state: AppState) -> Routes {
         .put("/api/v1/endpoints/{endpoint}/traffic", write, set_traffic)
         .post("/api/v1/endpoints/{endpoint}/rollback", write, rollback)
         .get("/api/v1/endpoints/{endpoint}/history", read, history)
+        .post("/api/v1/endpoints/{endpoint}/ground-truth", write, ground_truth)
+        .get("/api/v1/endpoints/{endpoint}/collected", read, collected)
 }
 
 impl From<ServingError> for ApiError {
@@ -151,4 +157,61 @@ async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let changes = state.serving.history(&endpoint, query.limit.unwrap_or(100)).await?;
     Ok(Json(json!({ "changes": changes })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroundTruthBody {
+    labels: Vec<GroundTruth>,
+}
+
+/// Labels for earlier predictions, by correlation id; written before the call is answered.
+async fn ground_truth(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    ApiJson(body): ApiJson<GroundTruthBody>,
+) -> Result<Json<Value>, ApiError> {
+    state.serving.endpoint(&endpoint)?;
+    check_ground_truth(&body.labels).map_err(|m| ApiError::new(ErrorCode::InvalidParameterValue, m))?;
+    let now = keelson_core::clock::SystemClock.now_millis();
+    let file = write_ground_truth(&state.artifacts, &endpoint, &body.labels, now).await.map_err(|message| {
+        tracing::error!(%message, "ground truth could not be written");
+        ApiError::new(ErrorCode::TemporarilyUnavailable, "the artifact store did not take the labels; retry")
+    })?;
+    Ok(Json(json!({ "accepted": body.labels.len(), "file": file })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CollectedQuery {
+    /// `requests` (default) or `ground-truth`.
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// The newest collected records (or labels) of an endpoint and the files they are in.
+async fn collected(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    ApiQuery(query): ApiQuery<CollectedQuery>,
+) -> Result<Json<Value>, ApiError> {
+    state.serving.endpoint(&endpoint)?;
+    let prefix = match query.kind.as_deref().unwrap_or("requests") {
+        "requests" => COLLECTED_PREFIX,
+        "ground-truth" => GROUND_TRUTH_PREFIX,
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("`kind` is `requests` or `ground-truth`, not `{other}`"),
+            ))
+        }
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
+    let (files, records) = read_back(&state.artifacts, prefix, &endpoint, limit).await.map_err(|message| {
+        tracing::error!(%message, "collected data could not be read");
+        ApiError::new(ErrorCode::TemporarilyUnavailable, "the artifact store could not be read; retry")
+    })?;
+    Ok(Json(json!({ "files": files, "records": records })))
 }

@@ -21,6 +21,18 @@ use serde_json::{json, Value};
 pub const DEPLOYMENT_HEADER: &str = "x-keelson-deployment";
 /// Response header naming the registered model version that answered.
 pub const MODEL_VERSION_HEADER: &str = "x-keelson-model-version";
+/// Correlation id of a prediction: the client's own when it sends one, otherwise a new one.
+/// Collected records and ground-truth labels are joined by it.
+pub const CORRELATION_HEADER: &str = "x-keelson-correlation-id";
+
+fn correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| keelson_serving::collector::is_correlation_id(id))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
 
 pub fn routes(state: AppState) -> Routes {
     let read = Permission::read(ResourceKind::Endpoints);
@@ -84,9 +96,12 @@ fn route(state: &AppState, endpoint: &str, version: Option<String>, headers: &He
         .map_err(infer_error)
 }
 
-/// Names the deployment and model version that answered.
-fn tag(mut response: Response, routed: &Routed) -> Response {
+/// Names the deployment and model version that answered, and the correlation id.
+fn tag(mut response: Response, routed: &Routed, correlation_id: &str) -> Response {
     let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        headers.insert(CORRELATION_HEADER, value);
+    }
     if let Ok(value) = HeaderValue::from_str(&routed.deployment.name) {
         headers.insert(DEPLOYMENT_HEADER, value);
     }
@@ -124,7 +139,7 @@ fn metadata(routed: &Routed, endpoint: &str) -> Value {
 
 async fn model_metadata(State(state): State<AppState>, Path(model): Path<String>, headers: HeaderMap) -> Response {
     match route(&state, &model, None, &headers) {
-        Ok(routed) => tag(Json(metadata(&routed, &model)).into_response(), &routed),
+        Ok(routed) => tag(Json(metadata(&routed, &model)).into_response(), &routed, ""),
         Err(response) => response,
     }
 }
@@ -135,7 +150,7 @@ async fn version_metadata(
     headers: HeaderMap,
 ) -> Response {
     match route(&state, &model, Some(version), &headers) {
-        Ok(routed) => tag(Json(metadata(&routed, &model)).into_response(), &routed),
+        Ok(routed) => tag(Json(metadata(&routed, &model)).into_response(), &routed, ""),
         Err(response) => response,
     }
 }
@@ -186,7 +201,8 @@ async fn infer_v2(state: AppState, model: String, version: Option<String>, reque
         Ok(parsed) => parsed,
         Err(e) => return protocol_error(e),
     };
-    let outputs = match state.serving.serve(&routed, parsed.inputs).await {
+    let correlation = correlation_id(&parts.headers);
+    let outputs = match state.serving.serve(&routed, parsed.inputs, &correlation).await {
         Ok(outputs) => outputs,
         Err(e) => return infer_error(e),
     };
@@ -211,7 +227,7 @@ async fn infer_v2(state: AppState, model: String, version: Option<String>, reque
             headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
     }
-    tag(response, &routed)
+    tag(response, &routed, &correlation)
 }
 
 /// `GET /v1/models/{name}`: V1 readiness.
@@ -237,8 +253,9 @@ async fn v1_predict(State(state): State<AppState>, Path(spec): Path<String>, req
         Ok(inputs) => inputs,
         Err(e) => return protocol_error(e),
     };
-    match state.serving.serve(&routed, inputs).await {
-        Ok(outputs) => tag(Json(v1::encode_predict_response(&outputs)).into_response(), &routed),
+    let correlation = correlation_id(&parts.headers);
+    match state.serving.serve(&routed, inputs, &correlation).await {
+        Ok(outputs) => tag(Json(v1::encode_predict_response(&outputs)).into_response(), &routed, &correlation),
         Err(e) => infer_error(e),
     }
 }
@@ -257,8 +274,11 @@ async fn invocations(State(state): State<AppState>, Path(endpoint): Path<String>
         Ok(parsed) => parsed,
         Err(e) => return protocol_error(e),
     };
-    match state.serving.serve(&routed, inputs).await {
-        Ok(outputs) => tag(Json(mlflow::encode_invocation_response(&outputs, form)).into_response(), &routed),
+    let correlation = correlation_id(&parts.headers);
+    match state.serving.serve(&routed, inputs, &correlation).await {
+        Ok(outputs) => {
+            tag(Json(mlflow::encode_invocation_response(&outputs, form)).into_response(), &routed, &correlation)
+        }
         Err(e) => infer_error(e),
     }
 }

@@ -2,7 +2,7 @@
 //! extension, KServe V1 `:predict`, and MLflow's `/invocations`. Each turns bytes into named
 //! tensors and outputs back into bytes; none knows about HTTP frameworks.
 
-mod json_tensor;
+pub(crate) mod json_tensor;
 pub mod mlflow;
 mod rows;
 pub mod v1;
