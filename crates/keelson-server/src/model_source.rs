@@ -73,11 +73,44 @@ impl ModelSource for RegistryModelSource {
             async move { self.artifacts.get_bytes(&key?).await.map_err(|e| SourceError::Unavailable(e.to_string())) }
         };
         let onnx = read(&chosen.key).await?.to_vec();
+        // Initializers saved as external data live in files beside the model (mlflow.onnx
+        // writes them by default); they are read by name from the same folder.
+        let folder = chosen.key.rsplit_once('/').map_or("", |(folder, _)| folder);
+        let mut external_data = std::collections::HashMap::new();
+        let mut external_bytes = 0u64;
+        for file in files.iter().filter(|f| f.key != chosen.key && !is_mlflow_metadata(&f.key)) {
+            let Some(name) = file.key.strip_prefix(folder).and_then(|rest| rest.strip_prefix('/')) else { continue };
+            if name.contains('/') {
+                continue;
+            }
+            external_bytes += file.size;
+            if external_bytes > MAX_MODEL_BYTES {
+                return Err(SourceError::Unservable(format!(
+                    "{label}: the model's data files are over {MAX_MODEL_BYTES} bytes"
+                )));
+            }
+            external_data.insert(name.to_string(), read(&file.key).await?.to_vec());
+        }
         let example_key = format!("{}/{SERVING_EXAMPLE}", prefix.as_str());
         let input_example = match files.iter().find(|f| f.key == example_key) {
             Some(file) => Some(read(&file.key).await?.to_vec()),
             None => None,
         };
-        Ok(ModelPackage { name: version.name, version: version.version, onnx, input_example })
+        Ok(ModelPackage { name: version.name, version: version.version, onnx, external_data, input_example })
     }
+}
+
+/// Files MLflow writes beside every model, which are never ONNX external data.
+fn is_mlflow_metadata(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    matches!(
+        name,
+        "MLmodel"
+            | "conda.yaml"
+            | "python_env.yaml"
+            | "requirements.txt"
+            | "input_example.json"
+            | "serving_input_example.json"
+            | "registered_model_meta"
+    ) || name.ends_with(".onnx")
 }

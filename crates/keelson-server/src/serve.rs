@@ -89,6 +89,7 @@ where
     // Deployments come back before the server takes requests: a restart must not answer 404 for
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
+    let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
     let state = AppState {
         serving,
         store: store.clone(),
@@ -156,6 +157,7 @@ where
             Err(error) => tracing::error!(%error, "in-process worker panicked"),
         }
     }
+    rollout_controller.abort();
     store.close().await;
     tracing::info!("keelson server stopped");
     Ok(())

@@ -3,12 +3,14 @@
 //! deployments, traffic split, sticky routing and mirrored traffic.
 
 pub mod collector;
+pub mod controller;
 pub mod deployment;
 pub mod endpoint;
 pub mod metrics;
 pub mod onnx;
 mod pool;
 pub mod protocol;
+pub mod rollout;
 pub mod runtime;
 pub mod service;
 pub mod signature;

@@ -119,18 +119,18 @@ pub struct Routed {
     pub deployment: Arc<Deployment>,
 }
 
-struct Inner {
-    store: Store,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
     collector: Option<DataCollector>,
     source: Arc<dyn ModelSource>,
     live: RwLock<BTreeMap<String, Arc<LiveEndpoint>>>,
     /// Serialises changes in this process; the store's compare-and-set guards across replicas.
-    changes: tokio::sync::Mutex<()>,
+    pub(crate) changes: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
 pub struct ServingService {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl ServingService {
@@ -148,11 +148,11 @@ impl ServingService {
         }
     }
 
-    fn live(&self, name: &str) -> Option<Arc<LiveEndpoint>> {
+    pub(crate) fn live(&self, name: &str) -> Option<Arc<LiveEndpoint>> {
         self.inner.live.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
-    fn live_or_not_found(&self, name: &str) -> Result<Arc<LiveEndpoint>, ServingError> {
+    pub(crate) fn live_or_not_found(&self, name: &str) -> Result<Arc<LiveEndpoint>, ServingError> {
         self.live(name).ok_or_else(|| ServingError::NotFound(format!("endpoint `{name}` does not exist")))
     }
 
@@ -327,10 +327,13 @@ impl ServingService {
         let validation = spec.validation.clone();
         let example = package.input_example.clone();
         let onnx = package.onnx;
+        let external_data = package.external_data;
         let label = format!("version {} of model `{}`", package.version, package.name);
         let (runtime, checked) = tokio::task::spawn_blocking(move || {
-            let runtime: Arc<dyn ModelRuntime> =
-                Arc::new(OnnxModel::load(&onnx).map_err(|error| format!("{label} cannot be served: {error}"))?);
+            let runtime: Arc<dyn ModelRuntime> = Arc::new(
+                OnnxModel::load_with_files(&onnx, &external_data)
+                    .map_err(|error| format!("{label} cannot be served: {error}"))?,
+            );
             let checked = smoke_test(runtime.as_ref(), validation.as_ref(), example.as_deref())
                 .map_err(|error| format!("{label} failed validation: {error}"))?;
             Ok::<_, String>((runtime, checked))
@@ -395,7 +398,7 @@ impl ServingService {
         self.apply_config(&live, config, actor, reason).await
     }
 
-    async fn apply_config(
+    pub(crate) async fn apply_config(
         &self,
         live: &LiveEndpoint,
         config: EndpointConfig,
@@ -432,7 +435,10 @@ impl ServingService {
             )));
         };
         let previous = parse_config(&latest.before_config)?;
-        self.apply_config(&live, previous, actor, &format!("rollback of change {}", latest.id)).await
+        let view = self.apply_config(&live, previous, actor, &format!("rollback of change {}", latest.id)).await?;
+        // A rollback is a person taking over: a progressive rollout must not move traffic again.
+        self.abort_rollouts_of(endpoint, &format!("aborted by a rollback by {actor}")).await?;
+        Ok(view)
     }
 
     /// Configuration changes, newest first.
@@ -543,7 +549,7 @@ impl ServingService {
     }
 }
 
-fn config_json(config: &EndpointConfig) -> Result<String, ServingError> {
+pub(crate) fn config_json(config: &EndpointConfig) -> Result<String, ServingError> {
     serde_json::to_string(config).map_err(|e| ServingError::InvalidArgument(e.to_string()))
 }
 

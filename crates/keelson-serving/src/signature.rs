@@ -11,6 +11,9 @@ pub struct TensorSpec {
     pub datatype: DataType,
     /// -1 marks a dimension of any size.
     pub shape: Vec<i64>,
+    /// For class probabilities a ZipMap turned into maps: the class of each column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_labels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -143,10 +146,15 @@ mod tests {
     fn signature() -> Signature {
         Signature {
             inputs: vec![
-                TensorSpec { name: "x".into(), datatype: DataType::Fp32, shape: vec![-1, 3] },
-                TensorSpec { name: "c".into(), datatype: DataType::Int64, shape: vec![-1, 1] },
+                TensorSpec { name: "x".into(), datatype: DataType::Fp32, shape: vec![-1, 3], class_labels: None },
+                TensorSpec { name: "c".into(), datatype: DataType::Int64, shape: vec![-1, 1], class_labels: None },
             ],
-            outputs: vec![TensorSpec { name: "y".into(), datatype: DataType::Fp32, shape: vec![-1] }],
+            outputs: vec![TensorSpec {
+                name: "y".into(),
+                datatype: DataType::Fp32,
+                shape: vec![-1],
+                class_labels: None,
+            }],
         }
     }
 
@@ -188,7 +196,7 @@ mod tests {
         b.inputs[0].datatype = DataType::Fp64;
         assert_eq!(a.compatible_with(&b), Err("input `x` is FP64 here but FP32 on the endpoint".into()));
         let mut b = signature();
-        b.outputs.push(TensorSpec { name: "p".into(), datatype: DataType::Fp32, shape: vec![-1] });
+        b.outputs.push(TensorSpec { name: "p".into(), datatype: DataType::Fp32, shape: vec![-1], class_labels: None });
         assert_eq!(a.compatible_with(&b), Err("output `p` is not on the endpoint".into()));
     }
 }

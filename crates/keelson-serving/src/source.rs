@@ -16,6 +16,8 @@ pub struct ModelPackage {
     pub name: String,
     pub version: String,
     pub onnx: Vec<u8>,
+    /// Other files next to the model by name, for initializers stored as external data.
+    pub external_data: std::collections::HashMap<String, Vec<u8>>,
     /// MLflow's `serving_input_example.json`, an `/invocations` body, when the model was logged
     /// with an input example.
     pub input_example: Option<Vec<u8>>,

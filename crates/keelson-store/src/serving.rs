@@ -119,6 +119,7 @@ impl Store {
         let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
         // Children first: SQLite enforces the foreign keys only when asked to.
         sqlx::query("DELETE FROM serving_config_events WHERE endpoint = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM serving_rollouts WHERE endpoint = $1").bind(name).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM serving_deployments WHERE endpoint = $1").bind(name).execute(&mut *tx).await?;
         let deleted = sqlx::query("DELETE FROM serving_endpoints WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
@@ -301,5 +302,114 @@ impl Store {
         rows.iter()
             .map(|row| Ok(format!("{}/{}", row.try_get::<String, _>("endpoint")?, row.try_get::<String, _>("name")?)))
             .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRollout {
+    pub id: i64,
+    pub endpoint: String,
+    pub spec: String,
+    pub state: String,
+    pub status: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+fn rollout_from_row(row: &AnyRow) -> Result<StoredRollout, StoreError> {
+    Ok(StoredRollout {
+        id: row.try_get("id")?,
+        endpoint: row.try_get("endpoint")?,
+        spec: row.try_get("spec")?,
+        state: row.try_get("state")?,
+        status: row.try_get("status")?,
+        created: row.try_get("created")?,
+        updated: row.try_get("updated")?,
+    })
+}
+
+/// The status of a rollout the controller still drives.
+pub const ROLLOUT_PROGRESSING: &str = "progressing";
+
+impl Store {
+    /// Starts a rollout; refused while another one of the endpoint progresses.
+    pub async fn create_rollout(&self, endpoint: &str, spec: &str, state: &str) -> Result<StoredRollout, StoreError> {
+        let now = self.now();
+        let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
+        let active = sqlx::query("SELECT id FROM serving_rollouts WHERE endpoint = $1 AND status = $2")
+            .bind(endpoint)
+            .bind(ROLLOUT_PROGRESSING)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = active {
+            let id: i64 = row.try_get("id")?;
+            return Err(StoreError::Conflict(format!(
+                "rollout {id} of endpoint `{endpoint}` is still progressing; wait for it or abort it"
+            )));
+        }
+        let row = sqlx::query(
+            "INSERT INTO serving_rollouts (endpoint, spec, state, status, created, updated) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(endpoint)
+        .bind(spec)
+        .bind(state)
+        .bind(ROLLOUT_PROGRESSING)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        tx.commit().await?;
+        Ok(StoredRollout {
+            id,
+            endpoint: endpoint.to_string(),
+            spec: spec.to_string(),
+            state: state.to_string(),
+            status: ROLLOUT_PROGRESSING.to_string(),
+            created: now,
+            updated: now,
+        })
+    }
+
+    /// Saves a rollout's state if it still progresses and nobody saved it since `expected_state`.
+    pub async fn update_rollout(
+        &self,
+        id: i64,
+        expected_state: &str,
+        state: &str,
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE serving_rollouts SET state = $1, status = $2, updated = $3 \
+             WHERE id = $4 AND state = $5 AND status = $6",
+        )
+        .bind(state)
+        .bind(status)
+        .bind(self.now())
+        .bind(id)
+        .bind(expected_state)
+        .bind(ROLLOUT_PROGRESSING)
+        .execute(&self.writer)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    pub async fn progressing_rollouts(&self) -> Result<Vec<StoredRollout>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM serving_rollouts WHERE status = $1 ORDER BY id")
+            .bind(ROLLOUT_PROGRESSING)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rollout_from_row).collect()
+    }
+
+    /// An endpoint's rollouts, newest first.
+    pub async fn rollouts(&self, endpoint: &str, limit: i64) -> Result<Vec<StoredRollout>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM serving_rollouts WHERE endpoint = $1 ORDER BY id DESC LIMIT $2")
+            .bind(endpoint)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rollout_from_row).collect()
     }
 }

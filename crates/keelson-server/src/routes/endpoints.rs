@@ -14,6 +14,7 @@ use keelson_serving::collector::{
     check_ground_truth, read_back, write_ground_truth, GroundTruth, COLLECTED_PREFIX, GROUND_TRUTH_PREFIX,
 };
 use keelson_serving::endpoint::ConfigPatch;
+use keelson_serving::rollout::RolloutSpec;
 use keelson_serving::{DeploymentSpec, ServingError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,6 +35,9 @@ pub fn routes(state: AppState) -> Routes {
         .post("/api/v1/endpoints/{endpoint}/rollback", write, rollback)
         .get("/api/v1/endpoints/{endpoint}/history", read, history)
         .post("/api/v1/endpoints/{endpoint}/ground-truth", write, ground_truth)
+        .post("/api/v1/endpoints/{endpoint}/rollouts", write, start_rollout)
+        .get("/api/v1/endpoints/{endpoint}/rollouts", read, rollouts)
+        .post("/api/v1/endpoints/{endpoint}/rollouts/abort", write, abort_rollout)
         .get("/api/v1/endpoints/{endpoint}/collected", read, collected)
 }
 
@@ -214,4 +218,31 @@ async fn collected(
         ApiError::new(ErrorCode::TemporarilyUnavailable, "the artifact store could not be read; retry")
     })?;
     Ok(Json(json!({ "files": files, "records": records })))
+}
+
+async fn start_rollout(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(endpoint): Path<String>,
+    ApiJson(spec): ApiJson<RolloutSpec>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let rollout = state.serving.start_rollout(&endpoint, spec, principal.name()).await?;
+    Ok((StatusCode::CREATED, Json(json!(rollout))))
+}
+
+async fn rollouts(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rollouts = state.serving.rollouts(&endpoint, query.limit.unwrap_or(20)).await?;
+    Ok(Json(json!({ "rollouts": rollouts })))
+}
+
+async fn abort_rollout(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(endpoint): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.serving.abort_rollout(&endpoint, principal.name()).await?)))
 }

@@ -270,6 +270,15 @@ async fn invocations(State(state): State<AppState>, Path(endpoint): Path<String>
         Ok(body) => body,
         Err(response) => return response,
     };
+    // MLflow's scoring server takes JSON (and CSV, which Keelson does not) and answers 415 to
+    // anything else.
+    let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type `{content_type}` is not supported; send application/json"),
+        );
+    }
     let (inputs, form) = match mlflow::parse_invocation(&body, routed.deployment.signature()) {
         Ok(parsed) => parsed,
         Err(e) => return protocol_error(e),
@@ -277,7 +286,8 @@ async fn invocations(State(state): State<AppState>, Path(endpoint): Path<String>
     let correlation = correlation_id(&parts.headers);
     match state.serving.serve(&routed, inputs, &correlation).await {
         Ok(outputs) => {
-            tag(Json(mlflow::encode_invocation_response(&outputs, form)).into_response(), &routed, &correlation)
+            let answer = mlflow::encode_invocation_response(&outputs, routed.deployment.signature(), form);
+            tag(Json(answer).into_response(), &routed, &correlation)
         }
         Err(e) => infer_error(e),
     }

@@ -3,6 +3,7 @@
 //! [`graph::MixedGraph`].
 
 mod convert;
+mod external;
 mod graph;
 pub mod ml;
 mod segment;
@@ -11,7 +12,7 @@ use crate::signature::{Signature, TensorSpec};
 use crate::tensor::{DataType, Tensor};
 use graph::{declared_type, MixedGraph};
 use segment::TractSegment;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, ModelProto};
 use tract_onnx::prelude::Framework;
 
@@ -43,9 +44,15 @@ pub struct OnnxModel {
 
 impl OnnxModel {
     pub fn load(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
-        let proto = tract_onnx::onnx()
+        OnnxModel::load_with_files(bytes, &HashMap::new())
+    }
+
+    /// Loads a model whose initializers may live in `files` (external data, by file name).
+    pub fn load_with_files(bytes: &[u8], files: &HashMap<String, Vec<u8>>) -> Result<OnnxModel, OnnxError> {
+        let mut proto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
             .map_err(|error| OnnxError::Invalid(format!("not an ONNX model: {error:#}")))?;
+        external::inline_external_data(&mut proto, files)?;
         let graph = proto.graph.as_ref().ok_or_else(|| OnnxError::Invalid("the model has no graph".into()))?;
         let signature = signature_of(graph)?;
         let input_names: Vec<String> = signature.inputs.iter().map(|spec| spec.name.clone()).collect();
@@ -115,21 +122,31 @@ fn signature_of(graph: &GraphProto) -> Result<Signature, OnnxError> {
         let Some((datatype, shape)) = declared_type(input) else {
             return Err(OnnxError::Invalid(format!("input `{}` is not a tensor of a supported type", input.name)));
         };
-        inputs.push(TensorSpec { name: input.name.clone(), datatype, shape: wire_shape(&shape) });
+        inputs.push(TensorSpec { name: input.name.clone(), datatype, shape: wire_shape(&shape), class_labels: None });
     }
-    let zipmap_outputs: HashSet<&str> = graph
+    let zipmaps: HashMap<&str, Vec<String>> = graph
         .node
         .iter()
         .filter(|node| node.op_type == "ZipMap")
-        .flat_map(|node| node.output.iter().map(String::as_str))
+        .flat_map(|node| node.output.iter().map(move |output| (output.as_str(), zipmap_labels(node))))
         .collect();
     let mut outputs = Vec::new();
     for output in &graph.output {
         let spec = match declared_type(output) {
-            Some((datatype, shape)) => TensorSpec { name: output.name.clone(), datatype, shape: wire_shape(&shape) },
-            // A ZipMap's sequence of maps is served as the [N, classes] probabilities it zips.
-            None if zipmap_outputs.contains(output.name.as_str()) => {
-                TensorSpec { name: output.name.clone(), datatype: DataType::Fp32, shape: vec![-1, -1] }
+            Some((datatype, shape)) => {
+                TensorSpec { name: output.name.clone(), datatype, shape: wire_shape(&shape), class_labels: None }
+            }
+            // A ZipMap's sequence of maps is served as the [N, classes] probabilities it zips;
+            // its class labels go with it for the protocols that answer maps.
+            None if zipmaps.contains_key(output.name.as_str()) => {
+                let labels = zipmaps.get(output.name.as_str()).cloned().unwrap_or_default();
+                let columns = if labels.is_empty() { -1 } else { labels.len() as i64 };
+                TensorSpec {
+                    name: output.name.clone(),
+                    datatype: DataType::Fp32,
+                    shape: vec![-1, columns],
+                    class_labels: Some(labels),
+                }
             }
             None => {
                 return Err(OnnxError::Invalid(format!("output `{}` is not a tensor of a supported type", output.name)))
@@ -141,6 +158,20 @@ fn signature_of(graph: &GraphProto) -> Result<Signature, OnnxError> {
         return Err(OnnxError::Invalid("the model has no inputs".into()));
     }
     Ok(Signature { inputs, outputs })
+}
+
+/// The class labels a ZipMap node keys its maps by, as text.
+fn zipmap_labels(node: &tract_onnx::pb::NodeProto) -> Vec<String> {
+    for attribute in &node.attribute {
+        match attribute.name.as_str() {
+            "classlabels_int64s" => return attribute.ints.iter().map(i64::to_string).collect(),
+            "classlabels_strings" => {
+                return attribute.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
 }
 
 fn wire_shape(shape: &[Option<usize>]) -> Vec<i64> {

@@ -1,7 +1,7 @@
 //! MLflow's scoring protocol (`POST …/invocations`): `dataframe_split`, `dataframe_records`,
 //! `instances` or `inputs` in, `{"predictions": …}` out.
 
-use super::rows::{batch_from_rows, inputs_from_instances, predictions_by_row, rows_of};
+use super::rows::{batch_from_rows, inputs_from_instances, rows_of};
 use super::ProtocolError;
 use crate::signature::{NamedTensor, Signature};
 use serde_json::{json, Map, Value};
@@ -132,14 +132,51 @@ fn named_inputs(signature: &Signature, named: &Map<String, Value>) -> Result<Vec
         .collect()
 }
 
-/// Data-frame requests get one record per row; tensor requests get the outputs by name.
-pub fn encode_invocation_response(outputs: &[NamedTensor], form: InputForm) -> Value {
+/// The answer MLflow's scoring server gives for an ONNX model: data-frame requests get one
+/// record per row (`{output: value}`, a one-column output as a scalar), tensor requests get each
+/// output whole. Probabilities a ZipMap keyed by class come back as `{class: probability}`.
+pub fn encode_invocation_response(outputs: &[NamedTensor], signature: &Signature, form: InputForm) -> Value {
+    let rows_of_output = |output: &NamedTensor| -> Vec<Value> {
+        let labels =
+            signature.outputs.iter().find(|spec| spec.name == output.name).and_then(|spec| spec.class_labels.as_ref());
+        let rows = rows_of(&output.tensor);
+        match labels {
+            Some(labels) if !labels.is_empty() => rows
+                .into_iter()
+                .map(|row| match row {
+                    Value::Array(values) => {
+                        Value::Object(labels.iter().cloned().zip(values).collect::<Map<String, Value>>())
+                    }
+                    other => other,
+                })
+                .collect(),
+            _ => rows,
+        }
+    };
     match form {
-        InputForm::DataFrame => json!({"predictions": predictions_by_row(outputs)}),
+        InputForm::DataFrame => {
+            let columns: Vec<(&str, Vec<Value>)> =
+                outputs.iter().map(|output| (output.name.as_str(), rows_of_output(output))).collect();
+            let count = columns.iter().map(|(_, rows)| rows.len()).max().unwrap_or(0);
+            let records = (0..count)
+                .map(|row| {
+                    let mut record = Map::new();
+                    for (name, rows) in &columns {
+                        let value = match rows.get(row).cloned().unwrap_or(Value::Null) {
+                            Value::Array(mut single) if single.len() == 1 => single.remove(0),
+                            other => other,
+                        };
+                        record.insert((*name).to_string(), value);
+                    }
+                    Value::Object(record)
+                })
+                .collect();
+            json!({"predictions": Value::Array(records)})
+        }
         InputForm::Tensor => {
             let mut object = Map::new();
             for output in outputs {
-                object.insert(output.name.clone(), Value::Array(rows_of(&output.tensor)));
+                object.insert(output.name.clone(), Value::Array(rows_of_output(output)));
             }
             json!({"predictions": object})
         }

@@ -126,7 +126,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(name: &str, shape: Vec<i64>) -> TensorSpec {
-        TensorSpec { name: name.into(), datatype: DataType::Fp32, shape }
+        TensorSpec { name: name.into(), datatype: DataType::Fp32, shape, class_labels: None }
     }
 
     #[test]

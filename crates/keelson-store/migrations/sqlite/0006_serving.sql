@@ -31,3 +31,17 @@ CREATE TABLE serving_config_events (
     event_time BIGINT NOT NULL
 );
 CREATE INDEX serving_config_events_endpoint ON serving_config_events (endpoint, id);
+
+-- Progressive rollouts (canary analysis): the spec and the controller's state, which holds
+-- every step taken. At most one rollout per endpoint progresses at a time.
+CREATE TABLE serving_rollouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL REFERENCES serving_endpoints (name) ON DELETE CASCADE,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    updated BIGINT NOT NULL
+);
+CREATE INDEX serving_rollouts_endpoint ON serving_rollouts (endpoint, id);
+CREATE INDEX serving_rollouts_status ON serving_rollouts (status);
