@@ -2,6 +2,15 @@
 //! ones scikit-learn exports, and runs its tree classifier far slower than onnxruntime. Each
 //! operator is built once from its node (attributes checked then) and evaluated per request.
 
+mod attrs;
+mod context;
+mod input;
+mod post_transform;
+mod proto_tensor;
+#[cfg(test)]
+mod test_support;
+mod tree;
+
 use crate::tensor::Tensor;
 use tract_onnx::pb::NodeProto;
 
@@ -25,6 +34,13 @@ pub enum MlOpError {
 
 /// The operator for `node`, or `None` when Keelson has no native implementation of its type.
 pub fn build(node: &NodeProto) -> Option<Result<Box<dyn MlOp>, MlOpError>> {
-    let _ = node;
-    None
+    if node.domain != ML_DOMAIN {
+        return None;
+    }
+    let build = match node.op_type.as_str() {
+        "TreeEnsembleClassifier" => tree::build_classifier,
+        "TreeEnsembleRegressor" => tree::build_regressor,
+        _ => return None,
+    };
+    Some(build(node))
 }
