@@ -5,6 +5,9 @@
 mod attrs;
 mod context;
 mod input;
+mod linear_classifier;
+mod linear_model;
+mod linear_regressor;
 mod post_transform;
 mod proto_tensor;
 #[cfg(test)]
@@ -40,6 +43,8 @@ pub fn build(node: &NodeProto) -> Option<Result<Box<dyn MlOp>, MlOpError>> {
     let build = match node.op_type.as_str() {
         "TreeEnsembleClassifier" => tree::build_classifier,
         "TreeEnsembleRegressor" => tree::build_regressor,
+        "LinearClassifier" => linear_classifier::build,
+        "LinearRegressor" => linear_regressor::build,
         _ => return None,
     };
     Some(build(node))
