@@ -23,8 +23,16 @@ impl<'a> Attrs<'a> {
         self.ctx.model(message)
     }
 
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, MlOpError> {
         Ok(self.typed(name, AttributeType::Int)?.map(|a| a.i))
+    }
+
+    pub(crate) fn float(&self, name: &str) -> Result<Option<f32>, MlOpError> {
+        Ok(self.typed(name, AttributeType::Float)?.map(|a| a.f))
     }
 
     pub(crate) fn string(&self, name: &str) -> Result<Option<String>, MlOpError> {
@@ -121,6 +129,7 @@ mod tests {
         ];
         with(attributes, |a| {
             assert_eq!(a.int("i"), Ok(Some(3)));
+            assert_eq!(a.float("f"), Ok(Some(0.5)));
             assert_eq!(a.string("s"), Ok(Some("SUM".to_string())));
             assert_eq!(a.ints("is"), Ok(vec![1, 2]));
             assert_eq!(a.floats("fs"), Ok(vec![1.5]));
@@ -130,6 +139,7 @@ mod tests {
             assert_eq!(a.reals("absent", "t"), Ok(vec![0.25, 4.0]));
             assert_eq!(a.ints("absent"), Ok(vec![]));
             assert_eq!(a.int("absent"), Ok(None));
+            assert!(a.has("i") && !a.has("absent"));
         });
     }
 
