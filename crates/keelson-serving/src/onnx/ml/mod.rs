@@ -2,6 +2,27 @@
 //! ones scikit-learn exports, and runs its tree classifier far slower than onnxruntime. Each
 //! operator is built once from its node (attributes checked then) and evaluated per request.
 
+mod array_feature_extractor;
+mod attrs;
+mod binarizer;
+mod context;
+mod feature_vectorizer;
+mod imputer;
+mod input;
+mod label_encoder;
+mod linear_classifier;
+mod linear_model;
+mod linear_regressor;
+mod normalizer;
+mod one_hot_encoder;
+mod post_transform;
+mod proto_tensor;
+mod scaler;
+#[cfg(test)]
+mod test_support;
+mod tree;
+mod zipmap;
+
 use crate::tensor::Tensor;
 use tract_onnx::pb::NodeProto;
 
@@ -25,6 +46,24 @@ pub enum MlOpError {
 
 /// The operator for `node`, or `None` when Keelson has no native implementation of its type.
 pub fn build(node: &NodeProto) -> Option<Result<Box<dyn MlOp>, MlOpError>> {
-    let _ = node;
-    None
+    if node.domain != ML_DOMAIN {
+        return None;
+    }
+    let build = match node.op_type.as_str() {
+        "TreeEnsembleClassifier" => tree::build_classifier,
+        "TreeEnsembleRegressor" => tree::build_regressor,
+        "LinearClassifier" => linear_classifier::build,
+        "LinearRegressor" => linear_regressor::build,
+        "Scaler" => scaler::build,
+        "Normalizer" => normalizer::build,
+        "Binarizer" => binarizer::build,
+        "Imputer" => imputer::build,
+        "ArrayFeatureExtractor" => array_feature_extractor::build,
+        "ZipMap" => zipmap::build,
+        "FeatureVectorizer" => feature_vectorizer::build,
+        "OneHotEncoder" => one_hot_encoder::build,
+        "LabelEncoder" => label_encoder::build,
+        _ => return None,
+    };
+    Some(build(node))
 }
