@@ -151,7 +151,21 @@ def child_env() -> dict[str, str]:
     # server under test; it sees only defaults plus the flags the fixture passes.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEELSON_")}
     env.setdefault("RUST_BACKTRACE", "1")
+    library = onnxruntime_library()
+    if library is not None:
+        # Every test server can serve deployments with `runtime: onnxruntime`.
+        env["KEELSON_SERVING__ONNXRUNTIME_LIBRARY"] = str(library)
     return env
+
+
+def onnxruntime_library() -> Path | None:
+    """The libonnxruntime.so the pinned `onnxruntime` wheel ships, if the venv has it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    libraries = sorted((Path(onnxruntime.__file__).parent / "capi").glob("libonnxruntime.so*"))
+    return libraries[0] if libraries else None
 
 
 def start_server(

@@ -51,6 +51,60 @@ pub enum Command {
     Model(ModelArgs),
     /// The model catalog on a running server: list models, sync catalog files.
     Catalog(CatalogArgs),
+    /// Online endpoints on a running server: deployments, traffic, rollback, canary rollouts.
+    Endpoint(EndpointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Server URL.
+    #[arg(long, env = "KEELSON_SERVER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (sent as a bearer token).
+    #[arg(long, env = "KEELSON_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: EndpointCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Every endpoint with its traffic.
+    List,
+    /// One endpoint with its deployments, as JSON.
+    Show { name: String },
+    /// Create an endpoint.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Create or replace a deployment from a JSON spec file (`-` for standard input); it gets
+    /// traffic only after it loads and passes its smoke test.
+    Deploy { name: String, deployment: String, file: PathBuf },
+    /// Set the traffic split, e.g. `blue=90 green=10` (shares sum to 100, or 0 to stop).
+    Traffic {
+        name: String,
+        #[arg(required = true)]
+        shares: Vec<String>,
+        /// Mirror a share of requests to a deployment, e.g. `--mirror shadow=10`.
+        #[arg(long)]
+        mirror: Vec<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Restore the routing configuration in place before the last change, at once.
+    Rollback { name: String },
+    /// Routing changes of an endpoint, newest first.
+    History {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Start a canary rollout from a JSON spec file (`-` for standard input).
+    Rollout { name: String, file: PathBuf },
+    /// Stop the endpoint's rollout and give the primary all traffic back.
+    AbortRollout { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod endpoint;
 mod logging;
 mod model;
 mod package;

@@ -113,11 +113,19 @@ pub struct ServingConfig {
     pub collector_batch_records: usize,
     /// Longest time a collected record waits in memory before its file is written.
     pub collector_flush_ms: u64,
+    /// Path of a `libonnxruntime.so` for deployments with `runtime: onnxruntime` (the PyPI
+    /// `onnxruntime` wheel ships one under `onnxruntime/capi/`); empty: that runtime is off.
+    pub onnxruntime_library: String,
 }
 
 impl Default for ServingConfig {
     fn default() -> Self {
-        Self { collector_buffer_records: 10_000, collector_batch_records: 1_000, collector_flush_ms: 5_000 }
+        Self {
+            collector_buffer_records: 10_000,
+            collector_batch_records: 1_000,
+            collector_flush_ms: 5_000,
+            onnxruntime_library: String::new(),
+        }
     }
 }
 
@@ -412,6 +420,10 @@ impl Config {
         }
         if worker.backoff_base_ms < 0 || worker.backoff_max_ms < worker.backoff_base_ms {
             return Err(invalid("worker.backoff_max_ms", "backoff must be non-negative and max ≥ base"));
+        }
+        let library = &self.serving.onnxruntime_library;
+        if !library.is_empty() && !std::path::Path::new(library).is_file() {
+            return Err(invalid("serving.onnxruntime_library", format!("`{library}` is not a file")));
         }
         if !["auto", "human", "json"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));

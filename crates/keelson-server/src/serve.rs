@@ -85,6 +85,10 @@ where
             flush_interval: std::time::Duration::from_millis(config.serving.collector_flush_ms),
         },
     );
+    if !config.serving.onnxruntime_library.is_empty() {
+        keelson_serving::onnxruntime::configure(std::path::Path::new(&config.serving.onnxruntime_library))
+            .map_err(ServeError::Serving)?;
+    }
     let serving = keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector));
     // Deployments come back before the server takes requests: a restart must not answer 404 for
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.

@@ -245,6 +245,11 @@ impl ServingService {
             Decision::RollBack { .. } => RolloutStatus::RolledBack,
             _ => RolloutStatus::Progressing,
         };
+        let waited_before = next.steps.last().is_some_and(|last| last.action == action && decision == Decision::Wait);
+        if waited_before {
+            // A long wait for traffic is one step, not one per interval.
+            next.steps.pop();
+        }
         next.steps.push(RolloutStep { timestamp: now, weight, action: action.clone(), window: Some(window), failures });
         let claimed =
             self.inner.store.update_rollout(stored.id, &stored.state, &json(&next)?, next.status.as_str()).await?;

@@ -18,6 +18,49 @@ pub enum RuntimeKind {
     /// tract with Keelson's native ONNX-ML operators, in-process.
     #[default]
     Tract,
+    /// onnxruntime, in-process, loaded from the library the server is configured with.
+    Onnxruntime,
+    /// Another Open Inference Protocol (KServe V2) server, e.g. Triton or MLServer: requests are
+    /// forwarded to it, so routing, mirroring, rollouts and collection work for models Keelson
+    /// cannot run itself.
+    External,
+}
+
+/// The remote model an `external` deployment forwards to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// Base URL of the V2 server (`http://host:port`, or with a path prefix).
+    pub url: String,
+    /// The model's name on that server.
+    pub model: String,
+    /// Its version there; by default the server's choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl ExternalSpec {
+    pub fn check(&self) -> Result<(), String> {
+        let url = url::Url::parse(&self.url).map_err(|e| format!("`external.url` `{}` is not a URL: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!("`external.url` must be an http:// or https:// URL with a host, not `{}`", self.url));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("`external.url` must not carry a query or fragment: `{}`", self.url));
+        }
+        let segment_ok = |value: &str| {
+            !value.is_empty() && value.len() <= 256 && value.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        };
+        if !segment_ok(&self.model) {
+            return Err(format!("`external.model` must be a model name without '/' or spaces, not `{}`", self.model));
+        }
+        if let Some(version) = &self.version {
+            if !segment_ok(version) {
+                return Err(format!("`external.version` must be a version without '/' or spaces, not `{version}`"));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_replicas() -> usize {
@@ -37,7 +80,8 @@ fn default_request_timeout_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentSpec {
-    /// Registered model name.
+    /// Registered model name (none for an `external` deployment).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub model: String,
     /// The version to serve; exactly one of `version` and `alias`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +91,9 @@ pub struct DeploymentSpec {
     pub alias: Option<String>,
     #[serde(default)]
     pub runtime: RuntimeKind,
+    /// Where an `external` deployment forwards requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSpec>,
     /// Worker threads computing predictions.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
@@ -69,19 +116,7 @@ pub struct DeploymentSpec {
 impl DeploymentSpec {
     /// Checks the settings; the message names the field.
     pub fn check(&self) -> Result<(), String> {
-        match (&self.version, &self.alias) {
-            (Some(_), Some(_)) => return Err("give either `version` or `alias`, not both".into()),
-            (None, None) => return Err("give the model `version` or an `alias` to resolve".into()),
-            _ => {}
-        }
-        if self.model.trim().is_empty() {
-            return Err("`model` must name a registered model".into());
-        }
-        if let Some(version) = &self.version {
-            if version.parse::<u64>().map_or(true, |v| v == 0) {
-                return Err(format!("`version` must be a positive integer, not `{version}`"));
-            }
-        }
+        self.check_model()?;
         let bounded = |name: &str, value: u64, low: u64, high: u64| {
             if value < low || value > high {
                 Err(format!("`{name}` must be between {low} and {high}, not {value}"))
@@ -98,6 +133,36 @@ impl DeploymentSpec {
         }
         if let Some(collect) = &self.collect {
             collect.check()?;
+        }
+        Ok(())
+    }
+
+    /// What the deployment serves: a registered model version, or a remote model.
+    fn check_model(&self) -> Result<(), String> {
+        if self.runtime == RuntimeKind::External {
+            let Some(external) = &self.external else {
+                return Err("an `external` deployment needs `external`: {\"url\": …, \"model\": …}".into());
+            };
+            if !self.model.is_empty() || self.version.is_some() || self.alias.is_some() {
+                return Err("an `external` deployment serves the remote server's model: leave out `model`, `version` and `alias`".into());
+            }
+            return external.check();
+        }
+        if self.external.is_some() {
+            return Err("`external` is only for deployments with runtime `external`".into());
+        }
+        match (&self.version, &self.alias) {
+            (Some(_), Some(_)) => return Err("give either `version` or `alias`, not both".into()),
+            (None, None) => return Err("give the model `version` or an `alias` to resolve".into()),
+            _ => {}
+        }
+        if self.model.trim().is_empty() {
+            return Err("`model` must name a registered model".into());
+        }
+        if let Some(version) = &self.version {
+            if version.parse::<u64>().map_or(true, |v| v == 0) {
+                return Err(format!("`version` must be a positive integer, not `{version}`"));
+            }
         }
         Ok(())
     }

@@ -27,8 +27,8 @@ fn default_min_requests() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct RolloutChecks {
     /// Largest share of failed requests (server-side failures, timeouts, overload; not bad
-    /// input) in an interval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// input) in an interval. 1% unless given; `null` turns the check off.
+    #[serde(default = "default_max_error_rate")]
     pub max_error_rate: Option<f64>,
     /// Largest p99 latency in an interval, in milliseconds (read from the latency histogram, so
     /// it is the upper bound of the bucket holding the 99th percentile).
@@ -40,9 +40,17 @@ pub struct RolloutChecks {
     pub min_requests: u64,
 }
 
+fn default_max_error_rate() -> Option<f64> {
+    Some(0.01)
+}
+
 impl Default for RolloutChecks {
     fn default() -> Self {
-        RolloutChecks { max_error_rate: Some(0.01), max_p99_latency_ms: None, min_requests: default_min_requests() }
+        RolloutChecks {
+            max_error_rate: default_max_error_rate(),
+            max_p99_latency_ms: None,
+            min_requests: default_min_requests(),
+        }
     }
 }
 
@@ -282,6 +290,15 @@ mod tests {
 
     fn window(requests: u64, failed: u64, p99_ms: f64) -> WindowStats {
         WindowStats { requests, failed, p99_ms: Some(p99_ms) }
+    }
+
+    #[test]
+    fn checks_keep_the_error_rate_default_unless_it_is_turned_off() {
+        let partial: RolloutChecks = serde_json::from_str(r#"{"max_p99_latency_ms": 50}"#).unwrap();
+        assert_eq!(partial.max_error_rate, Some(0.01));
+        assert_eq!(partial.max_p99_latency_ms, Some(50.0));
+        let off: RolloutChecks = serde_json::from_str(r#"{"max_error_rate": null}"#).unwrap();
+        assert_eq!(off.max_error_rate, None);
     }
 
     #[test]

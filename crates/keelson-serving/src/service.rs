@@ -2,9 +2,12 @@
 //! memory. Changes are serialised, checked, written to the store, then swapped in whole.
 
 use crate::collector::{DataCollector, Record};
+use crate::deployment::RuntimeKind;
 use crate::deployment::{Deployment, DeploymentSpec, InferError};
 use crate::endpoint::{ConfigPatch, EndpointConfig, LiveEndpoint};
 use crate::onnx::OnnxModel;
+use crate::onnxruntime::OrtModel;
+use crate::remote::RemoteModel;
 use crate::runtime::ModelRuntime;
 use crate::signature::{NamedTensor, Signature, TensorSpec};
 use crate::source::{ModelReference, ModelSource, SourceError};
@@ -17,6 +20,16 @@ use keelson_store::{Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A model ready for its smoke test.
+struct Loaded {
+    runtime: Arc<dyn ModelRuntime>,
+    version: String,
+    /// How errors name it.
+    label: String,
+    input_example: Option<Vec<u8>>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServingError {
@@ -67,6 +80,8 @@ pub struct DeploymentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     pub runtime: crate::deployment::RuntimeKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<crate::deployment::ExternalSpec>,
     /// `ready`, or `failed` when it could not be loaded at start-up.
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +191,7 @@ impl ServingService {
                 let spec: DeploymentSpec = serde_json::from_str(&row.spec)
                     .map_err(|e| StoreError::Corrupt(format!("deployment `{}`: {e}", row.name)))?;
                 let reference = ModelReference::Version(row.model_version.clone());
-                match self.prepare(&stored.name, &row.name, spec, &row.model_name, &reference, None).await {
+                match self.prepare(&stored.name, &row.name, spec, &reference, None).await {
                     Ok(deployment) => {
                         live.insert(row.name.clone(), Arc::new(deployment));
                     }
@@ -261,15 +276,18 @@ impl ServingService {
         let reference = match (&spec.version, &spec.alias) {
             (Some(version), _) => ModelReference::Version(version.clone()),
             (None, Some(alias)) => ModelReference::Alias(alias.clone()),
-            (None, None) => return Err(ServingError::InvalidArgument("give `version` or `alias`".into())),
+            // An external deployment names no registered model.
+            (None, None) => ModelReference::Version(String::new()),
         };
         let model = spec.model.clone();
         let others: Vec<&Arc<Deployment>> = live.deployments.values().filter(|d| d.name != name).collect();
-        let deployment =
-            self.prepare(endpoint, name, spec, &model, &reference, others.first().map(|d| d.signature())).await?;
+        let deployment = self.prepare(endpoint, name, spec, &reference, others.first().map(|d| d.signature())).await?;
         let stored_spec =
             serde_json::to_string(&deployment.spec).map_err(|e| ServingError::InvalidArgument(e.to_string()))?;
-        self.inner.store.put_deployment(endpoint, name, &stored_spec, &model, &deployment.model_version).await?;
+        // The registry's model and version; empty for an external deployment, so the registry's
+        // "still deployed" check never matches a remote model that shares a registered name.
+        let registry_version = if model.is_empty() { "" } else { deployment.model_version.as_str() };
+        self.inner.store.put_deployment(endpoint, name, &stored_spec, &model, registry_version).await?;
         let mut deployments = live.deployments.clone();
         deployments.insert(name.to_string(), Arc::new(deployment));
         let mut failed = live.failed.clone();
@@ -315,31 +333,31 @@ impl ServingService {
         endpoint: &str,
         name: &str,
         mut spec: DeploymentSpec,
-        model: &str,
         reference: &ModelReference,
         endpoint_signature: Option<&Signature>,
     ) -> Result<Deployment, ServingError> {
-        let package = self.inner.source.fetch(model, reference).await.map_err(|error| match error {
-            SourceError::NotFound(message) => ServingError::NotFound(message),
-            SourceError::Unservable(message) => ServingError::InvalidArgument(message),
-            SourceError::Unavailable(message) => ServingError::Unavailable(message),
-        })?;
+        let loaded = match (&spec.runtime, &spec.external) {
+            (RuntimeKind::External, Some(external)) => {
+                let timeout = Duration::from_millis(spec.request_timeout_ms);
+                let remote = RemoteModel::connect(external, timeout).await.map_err(ServingError::InvalidArgument)?;
+                let label = format!("external model `{}`", external.model);
+                let version = external.version.clone().unwrap_or_default();
+                Loaded { runtime: Arc::new(remote), version, label, input_example: None }
+            }
+            (RuntimeKind::External, None) => {
+                return Err(ServingError::InvalidArgument("an `external` deployment needs `external`".into()))
+            }
+            (kind, _) => self.load_registered(*kind, &spec.model, reference, spec.replicas).await?,
+        };
+        let Loaded { runtime, version, label, input_example } = loaded;
         let validation = spec.validation.clone();
-        let example = package.input_example.clone();
-        let onnx = package.onnx;
-        let external_data = package.external_data;
-        let label = format!("version {} of model `{}`", package.version, package.name);
-        let (runtime, checked) = tokio::task::spawn_blocking(move || {
-            let runtime: Arc<dyn ModelRuntime> = Arc::new(
-                OnnxModel::load_with_files(&onnx, &external_data)
-                    .map_err(|error| format!("{label} cannot be served: {error}"))?,
-            );
-            let checked = smoke_test(runtime.as_ref(), validation.as_ref(), example.as_deref())
-                .map_err(|error| format!("{label} failed validation: {error}"))?;
-            Ok::<_, String>((runtime, checked))
+        let tested = runtime.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            smoke_test(tested.as_ref(), validation.as_ref(), input_example.as_deref())
+                .map_err(|error| format!("{label} failed validation: {error}"))
         })
         .await
-        .map_err(|error| ServingError::Unavailable(format!("loading the model stopped: {error}")))?
+        .map_err(|error| ServingError::Unavailable(format!("validating the model stopped: {error}")))?
         .map_err(ServingError::InvalidArgument)?;
         if let Some(expected) = endpoint_signature {
             expected.compatible_with(runtime.signature()).map_err(|error| {
@@ -348,14 +366,46 @@ impl ServingService {
                 ))
             })?;
         }
-        tracing::info!(endpoint, deployment = name, version = %package.version, %checked, "deployment ready");
-        spec.version = Some(package.version.clone());
-        Deployment::start(endpoint, name, spec, &package.version, runtime)
+        tracing::info!(endpoint, deployment = name, %version, %checked, "deployment ready");
+        if spec.runtime != RuntimeKind::External {
+            spec.version = Some(version.clone());
+        }
+        Deployment::start(endpoint, name, spec, &version, runtime)
             .map_err(|error| ServingError::Unavailable(format!("could not start the deployment's workers: {error}")))
     }
 
+    /// Fetches a registered model version and loads it into the chosen in-process runtime.
+    async fn load_registered(
+        &self,
+        kind: RuntimeKind,
+        model: &str,
+        reference: &ModelReference,
+        replicas: usize,
+    ) -> Result<Loaded, ServingError> {
+        let package = self.inner.source.fetch(model, reference).await.map_err(|error| match error {
+            SourceError::NotFound(message) => ServingError::NotFound(message),
+            SourceError::Unservable(message) => ServingError::InvalidArgument(message),
+            SourceError::Unavailable(message) => ServingError::Unavailable(message),
+        })?;
+        let label = format!("version {} of model `{}`", package.version, package.name);
+        let failed = label.clone();
+        let onnx = package.onnx;
+        let external_data = package.external_data;
+        let runtime = tokio::task::spawn_blocking(move || {
+            let runtime: Arc<dyn ModelRuntime> = match kind {
+                RuntimeKind::Onnxruntime => Arc::new(OrtModel::load(&onnx, &external_data, replicas)?),
+                _ => Arc::new(OnnxModel::load_with_files(&onnx, &external_data).map_err(|error| error.to_string())?),
+            };
+            Ok::<_, String>(runtime)
+        })
+        .await
+        .map_err(|error| ServingError::Unavailable(format!("loading the model stopped: {error}")))?
+        .map_err(|error| ServingError::InvalidArgument(format!("{failed} cannot be served: {error}")))?;
+        Ok(Loaded { runtime, version: package.version, label, input_example: package.input_example })
+    }
+
     /// Removes a deployment that takes no live or mirrored traffic.
-    pub async fn delete_deployment(&self, endpoint: &str, name: &str) -> Result<(), ServingError> {
+    pub async fn delete_deployment(&self, endpoint: &str, name: &str, actor: &str) -> Result<(), ServingError> {
         let _guard = self.inner.changes.lock().await;
         let live = self.live_or_not_found(endpoint)?;
         if live.config.references(name) {
@@ -371,6 +421,23 @@ impl ServingService {
         let mut config = live.config.clone();
         config.traffic.remove(name);
         config.mirror.remove(name);
+        let mut updated = live.updated;
+        if config != live.config {
+            // Zero shares naming the deployment go with it, in the store too: later changes are
+            // compared against the stored configuration.
+            let event = self
+                .inner
+                .store
+                .update_endpoint_config(
+                    endpoint,
+                    &config_json(&live.config)?,
+                    &config_json(&config)?,
+                    actor,
+                    &format!("deployment `{name}` was deleted"),
+                )
+                .await?;
+            updated = event.event_time;
+        }
         self.swap(LiveEndpoint::new(
             live.name.clone(),
             live.description.clone(),
@@ -378,7 +445,7 @@ impl ServingService {
             deployments,
             failed,
             live.created,
-            live.updated,
+            updated,
         ));
         Ok(())
     }
@@ -580,6 +647,7 @@ fn view(endpoint: &LiveEndpoint) -> EndpointView {
             version: d.model_version.clone(),
             alias: d.spec.alias.clone(),
             runtime: d.spec.runtime,
+            external: d.spec.external.clone(),
             state: "ready",
             message: None,
             execution: Some(d.describe_runtime()),
@@ -600,6 +668,7 @@ fn view(endpoint: &LiveEndpoint) -> EndpointView {
             version: String::new(),
             alias: None,
             runtime: Default::default(),
+            external: None,
             state: "failed",
             message: Some(reason.clone()),
             execution: None,

@@ -98,7 +98,32 @@ impl Signature {
                 }
             }
         }
+        self.check_batch(&inputs)?;
         Ok(inputs)
+    }
+
+    /// Inputs whose leading axis is the open batch axis are rows of one batch: they must agree
+    /// on its size, or the model would fail deep inside with a less useful message.
+    fn check_batch(&self, inputs: &[Tensor]) -> Result<(), InputError> {
+        let mut first: Option<(&str, usize)> = None;
+        for (spec, tensor) in self.inputs.iter().zip(inputs) {
+            if spec.shape.first() != Some(&-1) {
+                continue;
+            }
+            let Some(&rows) = tensor.shape.first() else { continue };
+            match first {
+                None => first = Some((&spec.name, rows)),
+                Some((name, batch)) if batch != rows => {
+                    return Err(InputError(format!(
+                        "input `{}` has {rows} rows (batch dimension) but input `{name}` has {batch}; \
+                         inputs must have the same number of rows",
+                        spec.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn input_names(&self) -> String {
@@ -186,6 +211,10 @@ mod tests {
         assert_eq!(message(vec![x(2, 3), wrong_type]), "input `c` has datatype FP32 but the model expects INT64");
         let flat = NamedTensor { name: "x".into(), tensor: Tensor::f32(vec![3], vec![0.0; 3]).unwrap() };
         assert!(message(vec![flat, c(1)]).contains("has shape [3]"));
+        assert_eq!(
+            message(vec![x(2, 3), c(3)]),
+            "input `c` has 3 rows (batch dimension) but input `x` has 2; inputs must have the same number of rows"
+        );
     }
 
     #[test]

@@ -95,9 +95,10 @@ async fn get_deployment(
 
 async fn delete_deployment(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((endpoint, deployment)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    state.serving.delete_deployment(&endpoint, &deployment).await?;
+    state.serving.delete_deployment(&endpoint, &deployment, principal.name()).await?;
     Ok(Json(json!({})))
 }
 

@@ -125,15 +125,31 @@ async fn live() -> StatusCode {
 
 fn metadata(routed: &Routed, endpoint: &str) -> Value {
     let signature = routed.deployment.signature();
-    let mut versions: Vec<&str> = routed.endpoint.deployments.values().map(|d| d.model_version.as_str()).collect();
-    versions.sort_unstable();
+    let mut versions: Vec<&str> = routed
+        .endpoint
+        .deployments
+        .values()
+        .map(|d| d.model_version.as_str())
+        .filter(|version| !version.is_empty())
+        .collect();
+    // Registry versions are numbers: "10" comes after "2".
+    versions.sort_unstable_by_key(|version| (version.parse::<u64>().unwrap_or(u64::MAX), *version));
     versions.dedup();
+    // Open Inference Protocol tensor metadata is name, datatype and shape; the class labels a
+    // deployment's JSON also shows are Keelson's own.
+    let tensors = |specs: &[keelson_serving::signature::TensorSpec]| -> Vec<Value> {
+        specs.iter().map(|spec| json!({"name": spec.name, "datatype": spec.datatype, "shape": spec.shape})).collect()
+    };
+    let platform = match routed.deployment.spec.runtime {
+        keelson_serving::deployment::RuntimeKind::External => "external",
+        _ => "onnx",
+    };
     json!({
         "name": endpoint,
         "versions": versions,
-        "platform": "onnx",
-        "inputs": signature.inputs,
-        "outputs": signature.outputs,
+        "platform": platform,
+        "inputs": tensors(&signature.inputs),
+        "outputs": tensors(&signature.outputs),
     })
 }
 

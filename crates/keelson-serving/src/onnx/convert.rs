@@ -61,6 +61,12 @@ pub fn from_tract(tensor: &TractTensor) -> Result<Tensor, String> {
         DatumType::String => {
             elements::<String>(tensor).map(|v| TensorData::Bytes(v.into_iter().map(String::into_bytes).collect()))
         }
+        // tract computes integer values it can see through (a Cast of a known int64, shapes) as
+        // symbolic dimensions; once evaluated they are plain int64s.
+        DatumType::TDim => match tensor.cast_to::<i64>() {
+            Ok(values) => elements::<i64>(&values).map(TensorData::Int64),
+            Err(error) => return Err(format!("the model produced dimensions that are not numbers: {error:#}")),
+        },
         other => return Err(format!("the model produced a {other:?} tensor, which no protocol can carry")),
     }
     .map_err(|error| error.to_string())?;
@@ -105,6 +111,26 @@ pub fn datatype_of_onnx(elem_type: i32) -> Option<DataType> {
     })
 }
 
+/// The ONNX element type of a protocol datatype.
+pub fn onnx_elem_type(datatype: DataType) -> i32 {
+    let onnx = match datatype {
+        DataType::Bool => OnnxType::Bool,
+        DataType::Uint8 => OnnxType::Uint8,
+        DataType::Uint16 => OnnxType::Uint16,
+        DataType::Uint32 => OnnxType::Uint32,
+        DataType::Uint64 => OnnxType::Uint64,
+        DataType::Int8 => OnnxType::Int8,
+        DataType::Int16 => OnnxType::Int16,
+        DataType::Int32 => OnnxType::Int32,
+        DataType::Int64 => OnnxType::Int64,
+        DataType::Fp16 => OnnxType::Float16,
+        DataType::Fp32 => OnnxType::Float,
+        DataType::Fp64 => OnnxType::Double,
+        DataType::Bytes => OnnxType::String,
+    };
+    onnx as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +155,13 @@ mod tests {
                 }
                 (_, back) => assert_eq!(back, Ok(tensor.clone())),
             }
+        }
+    }
+
+    #[test]
+    fn element_types_round_trip() {
+        for datatype in DataType::ALL {
+            assert_eq!(datatype_of_onnx(onnx_elem_type(datatype)), Some(datatype));
         }
     }
 

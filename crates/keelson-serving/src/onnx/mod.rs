@@ -73,6 +73,22 @@ impl OnnxModel {
         &self.signature
     }
 
+    /// What another ONNX runtime needs: the model as one self-contained file and its signature.
+    /// The bytes are the ones given unless initializers had to be inlined from `files`; only then
+    /// is the model re-encoded (tract's protobuf types keep tensor-typed values only, so
+    /// re-encoding is kept to the models that need it).
+    pub fn self_contained(bytes: &[u8], files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Signature), OnnxError> {
+        let mut proto = tract_onnx::onnx()
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|error| OnnxError::Invalid(format!("not an ONNX model: {error:#}")))?;
+        let before = proto.clone();
+        external::inline_external_data(&mut proto, files)?;
+        let graph = proto.graph.as_ref().ok_or_else(|| OnnxError::Invalid("the model has no graph".into()))?;
+        let signature = signature_of(graph)?;
+        let bytes = if proto == before { bytes.to_vec() } else { prost::Message::encode_to_vec(&proto) };
+        Ok((bytes, signature))
+    }
+
     /// How the graph runs, for logs and the deployment's description.
     pub fn execution(&self) -> String {
         match &self.executor {
@@ -176,4 +192,91 @@ fn zipmap_labels(node: &tract_onnx::pb::NodeProto) -> Vec<String> {
 
 fn wire_shape(shape: &[Option<usize>]) -> Vec<i64> {
     shape.iter().map(|dim| dim.map_or(-1, |size| size as i64)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::onnx::ml::test_support::{attr_floats, attr_int, attr_ints, attr_string, f32s, int64_values};
+    use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+    use tract_onnx::pb::{type_proto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
+
+    fn typed(name: &str, datatype: DataType, dims: &[i64]) -> ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
+                ..Dimension::default()
+            })
+            .collect();
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: convert::onnx_elem_type(datatype),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..TypeProto::default()
+            }),
+            ..ValueInfoProto::default()
+        }
+    }
+
+    /// skl2onnx's classifiers end this way: a native LinearClassifier whose label output (typed
+    /// nowhere in the graph) feeds a standard Cast that tract runs.
+    fn classifier_then_cast() -> Vec<u8> {
+        let mut classifier = ml::test_support::node(
+            "LinearClassifier",
+            vec![
+                attr_floats("coefficients", &[0.5, 0.25]),
+                attr_floats("intercepts", &[0.1]),
+                attr_ints("classlabels_ints", &[7, 9]),
+                attr_string("post_transform", "LOGISTIC"),
+            ],
+        );
+        classifier.input = vec!["x".into()];
+        classifier.output = vec!["label".into(), "scores".into()];
+        let cast = NodeProto {
+            op_type: "Cast".into(),
+            name: "cast_label".into(),
+            input: vec!["label".into()],
+            output: vec!["output_label".into()],
+            attribute: vec![attr_int("to", convert::onnx_elem_type(DataType::Int64) as i64)],
+            ..NodeProto::default()
+        };
+        let graph = GraphProto {
+            name: "g".into(),
+            node: vec![classifier, cast],
+            input: vec![typed("x", DataType::Fp32, &[-1, 2])],
+            output: vec![typed("output_label", DataType::Int64, &[-1]), typed("scores", DataType::Fp32, &[-1, 2])],
+            ..GraphProto::default()
+        };
+        let opsets = [("", 17), (ml::ML_DOMAIN, 3)]
+            .map(|(domain, version)| OperatorSetIdProto { domain: domain.into(), version })
+            .to_vec();
+        let model = ModelProto { ir_version: 8, opset_import: opsets, graph: Some(graph), ..ModelProto::default() };
+        prost::Message::encode_to_vec(&model)
+    }
+
+    #[test]
+    fn a_standard_operator_reads_a_native_output_of_undeclared_type() {
+        let model = OnnxModel::load(&classifier_then_cast()).unwrap();
+        for rows in [1, 3] {
+            let x = f32s(&[rows, 2], &[1.0, -2.0, 0.5, 0.25, -1.0, 3.0][..rows * 2]);
+            let outputs = model.run(vec![x]).unwrap();
+            // Scores 0.5a + 0.25b + 0.1: 0.1, 0.4125, 0.35 → all positive → class 9.
+            assert_eq!(int64_values(&outputs[0]), vec![9; rows]);
+            assert_eq!(outputs[1].shape, vec![rows, 2]);
+        }
+    }
+
+    #[test]
+    fn self_contained_keeps_the_bytes_of_a_model_without_external_data() {
+        let bytes = classifier_then_cast();
+        let (same, signature) = OnnxModel::self_contained(&bytes, &HashMap::new()).unwrap();
+        assert_eq!(same, bytes);
+        assert_eq!(signature.inputs[0].name, "x");
+        assert_eq!(signature.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["output_label", "scores"]);
+    }
 }

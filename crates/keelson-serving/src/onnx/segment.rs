@@ -1,9 +1,11 @@
 //! A run of standard ONNX operators executed by tract. Its plan is compiled for concrete input
 //! types and shapes: once with a symbolic batch dimension when the declared shapes allow it
 //! (one plan serves every batch size), otherwise per distinct input layout, kept in a small
-//! cache so a steady stream of one batch size compiles once.
+//! cache so a steady stream of one batch size compiles once. A segment reading values whose
+//! type the graph does not declare (outputs of a native ONNX-ML step, which exporters rarely
+//! annotate) is parsed per layout too, with the types of the tensors that arrive.
 
-use super::convert::{datum_type, from_tract, to_tract};
+use super::convert::{datum_type, from_tract, onnx_elem_type, to_tract};
 use crate::tensor::{DataType, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,10 @@ const MAX_CACHED_PLANS: usize = 32;
 struct Layout(Vec<(DataType, Vec<usize>)>);
 
 pub struct TractSegment {
-    model: InferenceModel,
+    /// Parsed once when every input's type is declared.
+    model: Option<InferenceModel>,
+    /// Otherwise parsed per layout, the inputs typed from the tensors given.
+    untyped: Option<ModelProto>,
     symbolic: Option<Plan>,
     plans: Mutex<HashMap<Layout, Plan>>,
 }
@@ -36,17 +41,17 @@ impl TractSegment {
     /// (`None` for a dimension of any size) when known; with all of them known, a plan with a
     /// symbolic batch is compiled at once, which also proves the model loads.
     pub fn new(proto: &ModelProto, declared: &[Option<(DataType, Vec<Option<usize>>)>]) -> Result<Self, String> {
-        let model = tract_onnx::onnx()
-            .with_ignore_output_shapes(true)
-            .with_ignore_output_types(true)
-            .model_for_proto_model(proto)
-            .map_err(|error| format!("{error:#}"))?;
-        let symbolic = if !declared.is_empty() && declared.iter().all(Option::is_some) {
-            compile_symbolic(&model, declared).ok()
-        } else {
-            None
-        };
-        Ok(TractSegment { model, symbolic, plans: Mutex::new(HashMap::new()) })
+        if !declared.iter().all(Option::is_some) {
+            return Ok(TractSegment {
+                model: None,
+                untyped: Some(proto.clone()),
+                symbolic: None,
+                plans: Mutex::new(HashMap::new()),
+            });
+        }
+        let model = parse(proto)?;
+        let symbolic = if declared.is_empty() { None } else { compile_symbolic(&model, declared).ok() };
+        Ok(TractSegment { model: Some(model), untyped: None, symbolic, plans: Mutex::new(HashMap::new()) })
     }
 
     /// Whether one plan serves every batch size.
@@ -73,7 +78,11 @@ impl TractSegment {
             return Ok(plan.clone());
         }
         // Compiled outside the lock: other layouts keep running meanwhile.
-        let mut model = self.model.clone();
+        let mut model = match (&self.model, &self.untyped) {
+            (Some(model), _) => model.clone(),
+            (None, Some(proto)) => parse(&typed_inputs(proto, &layout))?,
+            (None, None) => return Err("the segment has no model".into()),
+        };
         for (index, (datatype, shape)) in layout.0.iter().enumerate() {
             let fact = InferenceFact::dt_shape(datum_type(*datatype), shape.as_slice());
             model.set_input_fact(index, fact).map_err(|error| format!("{error:#}"))?;
@@ -87,6 +96,37 @@ impl TractSegment {
         plans.insert(layout, plan.clone());
         Ok(plan)
     }
+}
+
+fn parse(proto: &ModelProto) -> Result<InferenceModel, String> {
+    tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_output_types(true)
+        .model_for_proto_model(proto)
+        .map_err(|error| format!("{error:#}"))
+}
+
+/// The segment with each graph input declared as the tensor that arrived for it.
+fn typed_inputs(proto: &ModelProto, layout: &Layout) -> ModelProto {
+    use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+    use tract_onnx::pb::{type_proto, TensorShapeProto, TypeProto};
+    let mut proto = proto.clone();
+    if let Some(graph) = proto.graph.as_mut() {
+        for (input, (datatype, shape)) in graph.input.iter_mut().zip(&layout.0) {
+            let dim = shape
+                .iter()
+                .map(|size| Dimension { value: Some(dimension::Value::DimValue(*size as i64)), ..Dimension::default() })
+                .collect();
+            input.r#type = Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: onnx_elem_type(*datatype),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..TypeProto::default()
+            });
+        }
+    }
+    proto
 }
 
 fn compile_symbolic(model: &InferenceModel, declared: &[Option<(DataType, Vec<Option<usize>>)>]) -> TractResult<Plan> {

@@ -366,7 +366,7 @@ mod tests {
     fn malformed_binary_bodies_are_refused_with_a_reason() {
         let header = json!({"inputs": [
             {"name": "x", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]});
-        let (body, length) = binary_body(header.clone(), &[&[0u8; 8]]);
+        let (body, _) = binary_body(header.clone(), &[&[0u8; 8]]);
         let error = |body: &[u8], length: Option<&str>| parse_infer_request(body, length).unwrap_err().0;
         assert!(error(&body, Some("99999")).contains("but the body has only"));
         assert!(error(&body, Some("abc")).contains("is not a byte count"));

@@ -19,7 +19,7 @@ mod post_transform;
 mod proto_tensor;
 mod scaler;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod tree;
 mod zipmap;
 
