@@ -28,7 +28,7 @@ pub struct ValidationSpec {
 
 impl ValidationSpec {
     pub fn check(&self) -> Result<(), String> {
-        if !self.inputs.as_array().is_some_and(|inputs| !inputs.is_empty()) {
+        if self.inputs.as_array().is_none_or(|inputs| inputs.is_empty()) {
             return Err("`validation.inputs` must be a non-empty list of inference inputs".into());
         }
         if !(self.tolerance >= 0.0 && self.tolerance.is_finite()) {
@@ -78,7 +78,9 @@ pub fn smoke_test(
             return Err(format!("output `{name}` has {} values but {} were expected", got.len(), want.len()));
         }
         for (index, (g, w)) in got.iter().zip(want).enumerate() {
-            if !((g - w).abs() <= tolerance * w.abs().max(1.0)) {
+            // Written so that NaN on either side counts as a mismatch.
+            let close = (g - w).abs() <= tolerance * w.abs().max(1.0);
+            if !close {
                 return Err(format!(
                     "output `{name}` value {index} is {g} but {w} was expected (tolerance {tolerance})"
                 ));

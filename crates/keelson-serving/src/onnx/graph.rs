@@ -14,7 +14,7 @@ use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoPr
 #[derive(Debug)]
 enum Kernel {
     Native(Box<dyn MlOp>),
-    Tract(TractSegment),
+    Tract(Box<TractSegment>),
 }
 
 #[derive(Debug)]
@@ -239,7 +239,7 @@ fn segment_step(
         .map_err(|error| OnnxError::Invalid(format!("operators from {first} on: {error}")))?;
     Ok(Step {
         label: format!("operators from {first} on"),
-        kernel: Kernel::Tract(segment),
+        kernel: Kernel::Tract(Box::new(segment)),
         inputs: input_names.iter().map(|name| Some(slots.of(name))).collect(),
         outputs: output_names.iter().map(|name| Some(slots.of(name))).collect(),
     })

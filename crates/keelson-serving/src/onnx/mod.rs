@@ -31,7 +31,7 @@ pub enum OnnxError {
 
 #[derive(Debug)]
 enum Executor {
-    Tract(TractSegment),
+    Tract(Box<TractSegment>),
     Mixed(MixedGraph),
 }
 
@@ -61,10 +61,10 @@ impl OnnxModel {
         } else {
             let declared: Vec<_> =
                 graph.input.iter().filter(|input| input_names.contains(&input.name)).map(declared_type).collect();
-            Executor::Tract(
+            Executor::Tract(Box::new(
                 TractSegment::new(&proto_without_initializer_inputs(&proto, &input_names), &declared)
                     .map_err(OnnxError::Invalid)?,
-            )
+            ))
         };
         Ok(OnnxModel { signature, executor })
     }

@@ -14,6 +14,9 @@ use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// An input's declared datatype and shape (`None` for a dimension of any size), when known.
+pub type Declared = Option<(DataType, Vec<Option<usize>>)>;
+
 /// Compiled plans kept per input layout; beyond this the cache starts over, so a client cycling
 /// through batch sizes costs compile time, never unbounded memory.
 const MAX_CACHED_PLANS: usize = 32;
@@ -40,7 +43,7 @@ impl TractSegment {
     /// Parses the (sub-)model. `declared` gives, per input, its datatype and declared shape
     /// (`None` for a dimension of any size) when known; with all of them known, a plan with a
     /// symbolic batch is compiled at once, which also proves the model loads.
-    pub fn new(proto: &ModelProto, declared: &[Option<(DataType, Vec<Option<usize>>)>]) -> Result<Self, String> {
+    pub fn new(proto: &ModelProto, declared: &[Declared]) -> Result<Self, String> {
         if !declared.iter().all(Option::is_some) {
             return Ok(TractSegment {
                 model: None,
@@ -129,7 +132,7 @@ fn typed_inputs(proto: &ModelProto, layout: &Layout) -> ModelProto {
     proto
 }
 
-fn compile_symbolic(model: &InferenceModel, declared: &[Option<(DataType, Vec<Option<usize>>)>]) -> TractResult<Plan> {
+fn compile_symbolic(model: &InferenceModel, declared: &[Declared]) -> TractResult<Plan> {
     let mut model = model.clone();
     let batch = model.symbols.sym("batch");
     for (index, spec) in declared.iter().enumerate() {
