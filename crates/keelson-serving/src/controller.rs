@@ -251,14 +251,22 @@ impl ServingService {
             next.steps.pop();
         }
         next.steps.push(RolloutStep { timestamp: now, weight, action: action.clone(), window: Some(window), failures });
+        let next_json = json(&next)?;
         let claimed =
-            self.inner.store.update_rollout(stored.id, &stored.state, &json(&next)?, next.status.as_str()).await?;
+            self.inner.store.update_rollout(stored.id, &stored.state, &next_json, next.status.as_str()).await?;
         if !claimed || weight == state.weight {
             return Ok(());
         }
         let mut config: EndpointConfig = live.config.clone();
         config.traffic = split(&state.primary, &spec.canary, weight);
-        self.apply_config(live, config, "rollout-controller", &format!("rollout {}: {action}", stored.id)).await?;
+        let reason = format!("rollout {}: {action}", stored.id);
+        if let Err(error) = self.apply_config(live, config, "rollout-controller", &reason).await {
+            // The step is claimed but the traffic did not move: end the rollout saying so, rather
+            // than leave a state the next tick would read as a change by hand.
+            let claimed_row = StoredRollout { state: next_json, ..stored.clone() };
+            let why = format!("traffic could not be moved to {weight}%: {error}");
+            self.finish(&claimed_row, &next, RolloutStatus::Aborted, &why).await?;
+        }
         Ok(())
     }
 

@@ -103,7 +103,7 @@ pub struct DeploymentSpec {
     /// Requests allowed to wait; beyond that the deployment answers 429.
     #[serde(default = "default_max_queue")]
     pub max_queue: usize,
-    /// Deadline from arrival to answer; past it the client gets 408.
+    /// Deadline from the parsed request to the answer; past it the client gets 408.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,5 +290,52 @@ impl Deployment {
             .zip(outputs)
             .map(|(spec, tensor)| NamedTensor { name: spec.name.clone(), tensor })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<DeploymentSpec>(json).map_err(|e| e.to_string())?.check()
+    }
+
+    #[test]
+    fn registered_and_external_deployments_name_their_model_each_their_way() {
+        assert_eq!(spec(serde_json::json!({"model": "m", "version": "2"})), Ok(()));
+        assert_eq!(spec(serde_json::json!({"model": "m", "alias": "prod", "runtime": "onnxruntime"})), Ok(()));
+        let external = serde_json::json!({"runtime": "external",
+            "external": {"url": "http://127.0.0.1:8000/prefix", "model": "resnet", "version": "2"}});
+        assert_eq!(spec(external), Ok(()));
+        let mistakes = [
+            (serde_json::json!({"runtime": "external"}), "needs `external`"),
+            (
+                serde_json::json!({"runtime": "external", "model": "m", "version": "1",
+                    "external": {"url": "http://h", "model": "r"}}),
+                "leave out",
+            ),
+            (
+                serde_json::json!({"model": "m", "version": "1", "external": {"url": "http://h", "model": "r"}}),
+                "only for",
+            ),
+            (serde_json::json!({"runtime": "external", "external": {"url": "unix:/x", "model": "r"}}), "http"),
+            (serde_json::json!({"runtime": "external", "external": {"url": "http://h?x=1", "model": "r"}}), "query"),
+            (
+                serde_json::json!({"runtime": "external", "external": {"url": "http://h", "model": "a b"}}),
+                "external.model",
+            ),
+            (
+                serde_json::json!({"runtime": "external", "external": {"url": "http://h", "model": "r", "version": "../1"}}),
+                "external.version",
+            ),
+            (serde_json::json!({"runtime": "gpu", "model": "m", "version": "1"}), "unknown variant"),
+            (serde_json::json!({"model": "m"}), "`version` or an `alias`"),
+        ];
+        for (body, words) in mistakes {
+            let error = spec(body.clone()).unwrap_err();
+            assert!(error.contains(words), "{body}: {error}");
+        }
     }
 }

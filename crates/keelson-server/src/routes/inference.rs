@@ -101,8 +101,11 @@ fn route(state: &AppState, endpoint: &str, version: Option<String>, headers: &He
 /// Names the deployment and model version that answered, and the correlation id.
 fn tag(mut response: Response, routed: &Routed, correlation_id: &str) -> Response {
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(correlation_id) {
-        headers.insert(CORRELATION_HEADER, value);
+    // Metadata answers have no prediction to correlate.
+    if !correlation_id.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(correlation_id) {
+            headers.insert(CORRELATION_HEADER, value);
+        }
     }
     if let Ok(value) = HeaderValue::from_str(&routed.deployment.name) {
         headers.insert(DEPLOYMENT_HEADER, value);
@@ -117,7 +120,9 @@ async fn server_metadata() -> Json<Value> {
     Json(json!({
         "name": "keelson",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data", "model_repository"],
+        // Only what is served: there are no model-repository routes (deployments are managed
+        // through /api/v1/endpoints).
+        "extensions": ["binary_tensor_data"],
     }))
 }
 
