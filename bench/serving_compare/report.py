@@ -148,7 +148,7 @@ def main() -> None:
         summary["targets"]["throughput_10x"] = met
         say(
             f"    target >= {TARGET_RATIO:.0f}x MLServer's throughput: {'met' if met else 'NOT met'}"
-            f" ({', '.join(f'{m} {v['ratio']:.1f}x' for m, v in summary['throughput'].items())})"
+            " (" + ", ".join(f"{m} {v['ratio']:.1f}x" for m, v in summary["throughput"].items()) + ")"
         )
     say("")
 
