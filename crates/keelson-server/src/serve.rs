@@ -94,7 +94,7 @@ where
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
-    let state = AppState {
+    let state = AppState::new(crate::app::SharedState {
         serving,
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
@@ -113,7 +113,7 @@ where
         metrics: Arc::new(HttpMetrics::default()),
         auth: AuthContext { authenticator, policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }) },
         max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
-    };
+    });
     let catalog_schedule = (config.catalog.sync_interval_seconds > 0 && !config.catalog.sources.is_empty())
         .then(|| (state.catalog.clone(), state.catalog_sources.clone()));
     let (app, _routes) = build_app(state);

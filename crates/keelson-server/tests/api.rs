@@ -32,7 +32,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts: artifacts.clone(),
     };
-    let state = AppState {
+    let state = AppState::new(keelson_server::app::SharedState {
         serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
@@ -48,7 +48,7 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
             policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
         },
         max_body_bytes,
-    };
+    });
     let (router, routes) = build_app(state);
     TestApp { router, routes, _dir: dir }
 }

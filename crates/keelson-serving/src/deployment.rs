@@ -6,7 +6,7 @@ use crate::runtime::{ModelRuntime, RuntimeError};
 use crate::signature::{NamedTensor, Signature};
 use crate::stats::DeploymentStats;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -185,6 +185,34 @@ pub enum InferError {
     Failed(String),
 }
 
+/// Predictions expected to take less than this run on the async thread that received the
+/// request. For such a model the hop to a replica thread and back (two wake-ups, two context
+/// switches) costs more than the prediction itself, and holding an async thread this long is
+/// harmless; slower ones, or a request with more rows than usual, go to the replicas.
+const INLINE_BUDGET_NANOS: u64 = 100_000;
+
+/// What one row of a prediction costs, learned from the predictions made (an exponentially
+/// weighted mean; 0 until the first is measured).
+#[derive(Debug, Default)]
+struct CostPerRow {
+    nanos: AtomicU64,
+}
+
+impl CostPerRow {
+    fn fits_inline(&self, rows: u64) -> bool {
+        let per_row = self.nanos.load(Ordering::Relaxed);
+        per_row > 0 && per_row.saturating_mul(rows) < INLINE_BUDGET_NANOS
+    }
+
+    fn record(&self, elapsed: Duration, rows: u64) {
+        let sample = (elapsed.as_nanos() as u64 / rows).max(1);
+        let old = self.nanos.load(Ordering::Relaxed);
+        // Racing updates may lose a sample; the estimate only steers where work runs.
+        let new = if old == 0 { sample } else { (old * 7 + sample) / 8 };
+        self.nanos.store(new.max(1), Ordering::Relaxed);
+    }
+}
+
 /// A loaded deployment.
 #[derive(Debug)]
 pub struct Deployment {
@@ -196,6 +224,7 @@ pub struct Deployment {
     pool: WorkerPool,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
+    cost: Arc<CostPerRow>,
     pub stats: DeploymentStats,
 }
 
@@ -217,6 +246,7 @@ impl Deployment {
             runtime,
             pool,
             waiting: AtomicUsize::new(0),
+            cost: Arc::new(CostPerRow::default()),
             stats: DeploymentStats::default(),
         })
     }
@@ -265,23 +295,38 @@ impl Deployment {
                 }
             }
         };
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let runtime = self.runtime.clone();
-        self.pool
-            .submit(move || {
-                let result = runtime.infer(ordered);
-                // The permit is the job's: a request that timed out still holds its share of
-                // the concurrency until the computation really ends.
-                drop(permit);
-                let _ = answer.send(result);
-            })
-            .map_err(|error| InferError::Unavailable(error.to_string()))?;
-        let outputs = match tokio::time::timeout_at(deadline, answered).await {
-            Err(_) => return Err(InferError::Timeout(timeout_ms)),
-            Ok(Err(_)) => return Err(InferError::Failed("the model failed while computing the prediction".into())),
-            Ok(Ok(Err(RuntimeError::Input(message)))) => return Err(InferError::Input(message)),
-            Ok(Ok(Err(RuntimeError::Failed(message)))) => return Err(InferError::Failed(message)),
-            Ok(Ok(Ok(outputs))) => outputs,
+        let rows = ordered.first().and_then(|tensor| tensor.shape.first()).map_or(1, |&rows| rows.max(1) as u64);
+        let result = if self.runtime.runs_inline() && self.cost.fits_inline(rows) {
+            let computed = Instant::now();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.infer(ordered)));
+            self.cost.record(computed.elapsed(), rows);
+            drop(permit);
+            result.ok()
+        } else {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let runtime = self.runtime.clone();
+            let cost = self.cost.clone();
+            self.pool
+                .submit(move || {
+                    let computed = Instant::now();
+                    let result = runtime.infer(ordered);
+                    cost.record(computed.elapsed(), rows);
+                    // The permit is the job's: a request that timed out still holds its share
+                    // of the concurrency until the computation really ends.
+                    drop(permit);
+                    let _ = answer.send(result);
+                })
+                .map_err(|error| InferError::Unavailable(error.to_string()))?;
+            match tokio::time::timeout_at(deadline, answered).await {
+                Err(_) => return Err(InferError::Timeout(timeout_ms)),
+                Ok(answer) => answer.ok(),
+            }
+        };
+        let outputs = match result {
+            None => return Err(InferError::Failed("the model failed while computing the prediction".into())),
+            Some(Err(RuntimeError::Input(message))) => return Err(InferError::Input(message)),
+            Some(Err(RuntimeError::Failed(message))) => return Err(InferError::Failed(message)),
+            Some(Ok(outputs)) => outputs,
         };
         Ok(self
             .signature()

@@ -20,6 +20,11 @@ pub trait ModelRuntime: Send + Sync + std::fmt::Debug + 'static {
     fn describe(&self) -> String;
     /// Inputs in signature order, already checked against it; outputs in signature order.
     fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, RuntimeError>;
+    /// Whether a prediction may run on an async thread when it is quick: only for a runtime that
+    /// never waits (for a lock held across predictions, a session, the network).
+    fn runs_inline(&self) -> bool {
+        false
+    }
 }
 
 impl ModelRuntime for OnnxModel {
@@ -29,6 +34,10 @@ impl ModelRuntime for OnnxModel {
 
     fn describe(&self) -> String {
         self.execution()
+    }
+
+    fn runs_inline(&self) -> bool {
+        true
     }
 
     fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, RuntimeError> {
