@@ -348,6 +348,19 @@ mod tests {
     }
 
     #[test]
+    fn only_predictions_known_to_be_quick_run_inline() {
+        let cost = CostPerRow::default();
+        assert!(!cost.fits_inline(1), "nothing measured yet: the replicas take it");
+        cost.record(Duration::from_micros(8), 1);
+        assert!(cost.fits_inline(1) && cost.fits_inline(12));
+        assert!(!cost.fits_inline(13), "13 rows at 8 µs are over the budget");
+        for _ in 0..40 {
+            cost.record(Duration::from_millis(2), 4);
+        }
+        assert!(!cost.fits_inline(1), "a model that became slow goes back to the replicas");
+    }
+
+    #[test]
     fn registered_and_external_deployments_name_their_model_each_their_way() {
         assert_eq!(spec(serde_json::json!({"model": "m", "version": "2"})), Ok(()));
         assert_eq!(spec(serde_json::json!({"model": "m", "alias": "prod", "runtime": "onnxruntime"})), Ok(()));
