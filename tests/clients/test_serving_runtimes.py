@@ -309,3 +309,83 @@ def test_cli_deploys_moves_traffic_and_rolls_back(server, registered):
     assert listed.returncode == 0 and endpoint in listed.stdout, listed.stderr
     shown = keelson_cli(server, "show", endpoint)
     assert shown.returncode == 0 and json.loads(shown.stdout)["description"] == "from the CLI"
+
+
+class Webhook:
+    """A local HTTP listener standing in for a monitor: answers each POST with `status` and keeps
+    the JSON bodies it got."""
+
+    def __init__(self, status: int):
+        import http.server
+        import json
+
+        self.status = status
+        self.bodies: list[dict] = []
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("content-length", "0"))
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                answer = b"drift over the bar" if hook.status >= 400 else b"ok"
+                self.send_response(hook.status)
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/check"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_a_monitor_webhook_decides_the_rollout(server, registered, status):
+    """Healthy by error rate either way: the webhook's answer alone promotes or rolls back."""
+    model = build("logreg")
+    name, version = registered["logreg"]["name"], registered["logreg"]["version"]
+    endpoint = unique("roll-hook")
+    create_endpoint(server, endpoint)
+    deploy(server, endpoint, "blue", name, version)
+    deploy(server, endpoint, "green", name, version)
+    with Webhook(status) as hook:
+        spec = {"canary": "green", "step_weight": 50, "max_weight": 50, "interval_seconds": 1, "threshold": 2,
+                "checks": {"min_requests": 1, "webhooks": [{"name": "drift-monitor", "url": hook.url}]}}
+        start_rollout(server, endpoint, spec)
+        with Load(server, endpoint, model) as load:
+            done = wait_until(lambda: (r := latest_rollout(server, endpoint))["status"] != "progressing" and r,
+                              timeout_s=60, interval_s=0.2, what="the rollout to finish")
+    assert set(load.statuses) == {200}, "the canary itself never failed a request"
+    body = hook.bodies[0]
+    assert (body["endpoint"], body["canary"], body["primary"], body["check"]) == (endpoint, "green", "blue",
+                                                                                 "drift-monitor"), body
+    assert body["weight"] == 50 and body["window"]["requests"] >= 1 and body["window"]["failed"] == 0, body
+    if status == 200:
+        assert done["status"] == "succeeded", done
+        assert get_endpoint(server, endpoint)["traffic"] == {"green": 100}
+    else:
+        assert done["status"] == "rolled_back", done
+        assert get_endpoint(server, endpoint)["traffic"] == {"blue": 100}
+        failures = [f for step in done["steps"] for f in step.get("failures", [])]
+        assert len(failures) == 2 and all("drift-monitor" in f and "503" in f for f in failures), failures
+
+
+def test_webhook_checks_are_validated(server, registered):
+    endpoint = unique("roll-hook-bad")
+    create_endpoint(server, endpoint)
+    deploy(server, endpoint, "blue", registered["logreg"]["name"], registered["logreg"]["version"])
+    deploy(server, endpoint, "green", registered["logreg"]["name"], registered["logreg"]["version"])
+    bad = {"canary": "green", "checks": {"webhooks": [{"name": "x", "url": "ftp://127.0.0.1/"}]}}
+    response = server.post(f"/api/v1/endpoints/{endpoint}/rollouts", json=bad)
+    assert "http" in api_error(response, (400,), "INVALID_PARAMETER_VALUE")["message"]
+    assert get_endpoint(server, endpoint)["traffic"] == {"blue": 100}, "a refused rollout moves nothing"

@@ -4,7 +4,9 @@
 //! once even with several replicas ticking.
 
 use crate::endpoint::{EndpointConfig, LiveEndpoint};
-use crate::rollout::{decide, Decision, RolloutSpec, RolloutState, RolloutStatus, RolloutStep, StatsSnapshot};
+use crate::rollout::{
+    decide, judgeable, Decision, RolloutSpec, RolloutState, RolloutStatus, RolloutStep, StatsSnapshot, WindowStats,
+};
 use crate::service::{ServingError, ServingService};
 use keelson_core::clock::{Clock, SystemClock};
 use keelson_store::serving::StoredRollout;
@@ -35,6 +37,44 @@ fn view(stored: &StoredRollout) -> Result<RolloutView, ServingError> {
         created: stored.created,
         updated: stored.updated,
     })
+}
+
+/// Asks every webhook check of the rollout about this interval, all at once; the failures as
+/// messages naming the check.
+async fn ask_webhooks(id: i64, endpoint: &str, rollout: &RolloutView, window: &WindowStats) -> Vec<String> {
+    let checks = &rollout.spec.checks.webhooks;
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    let client = match reqwest::Client::builder().build() {
+        Ok(client) => client,
+        Err(error) => return vec![format!("webhook checks could not run: {error}")],
+    };
+    let asks = checks.iter().map(|check| {
+        let body = serde_json::json!({
+            "rollout": id,
+            "endpoint": endpoint,
+            "canary": rollout.spec.canary,
+            "primary": rollout.state.primary,
+            "weight": rollout.state.weight,
+            "window": window,
+            "check": check.name,
+        });
+        let request = client.post(&check.url).timeout(Duration::from_millis(check.timeout_ms)).json(&body);
+        async move {
+            match request.send().await {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    let text: String = text.chars().take(200).collect();
+                    Some(format!("check `{}` answered {status}: {text}", check.name))
+                }
+                Err(error) => Some(format!("check `{}` did not answer: {error}", check.name)),
+            }
+        }
+    });
+    futures::future::join_all(asks).await.into_iter().flatten().collect()
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, ServingError> {
@@ -210,7 +250,12 @@ impl ServingService {
         }
         let snapshot = StatsSnapshot::of(&canary.stats);
         let window = snapshot.since(&state.baseline);
-        let decision = decide(spec, state, &window);
+        let signals = if judgeable(spec, &window) {
+            ask_webhooks(stored.id, &stored.endpoint, rollout, &window).await
+        } else {
+            Vec::new()
+        };
+        let decision = decide(spec, state, &window, signals);
         let mut next = state.clone();
         next.next_check_ms = now + spec.interval_seconds as i64 * 1000;
         let (action, failures, weight) = match &decision {

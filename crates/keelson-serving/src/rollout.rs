@@ -38,7 +38,29 @@ pub struct RolloutChecks {
     /// neither passes nor fails.
     #[serde(default = "default_min_requests")]
     pub min_requests: u64,
+    /// Signals from elsewhere (a monitor, a test suite, a business metric), asked every interval
+    /// as Flagger asks its webhooks: an answer other than 2xx fails the interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookCheck>,
 }
+
+fn default_webhook_timeout_ms() -> u64 {
+    5_000
+}
+
+/// A check answered by another service: Keelson POSTs the interval's figures as JSON
+/// (`rollout`, `endpoint`, `canary`, `primary`, `weight`, `window`, `check`) and reads the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCheck {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// At most this many webhooks per rollout: each interval waits for all of them.
+const MAX_WEBHOOKS: usize = 10;
 
 fn default_max_error_rate() -> Option<f64> {
     Some(0.01)
@@ -50,6 +72,7 @@ impl Default for RolloutChecks {
             max_error_rate: default_max_error_rate(),
             max_p99_latency_ms: None,
             min_requests: default_min_requests(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -97,6 +120,32 @@ impl RolloutSpec {
         if let Some(ms) = self.checks.max_p99_latency_ms {
             if !(ms >= 0.0 && ms.is_finite()) {
                 return Err(format!("`checks.max_p99_latency_ms` must be a non-negative number, not {ms}"));
+            }
+        }
+        let webhooks = &self.checks.webhooks;
+        if webhooks.len() > MAX_WEBHOOKS {
+            return Err(format!("`checks.webhooks` holds at most {MAX_WEBHOOKS} checks, not {}", webhooks.len()));
+        }
+        for (index, webhook) in webhooks.iter().enumerate() {
+            if webhook.name.trim().is_empty() || webhook.name.len() > 100 {
+                return Err(format!("`checks.webhooks[{index}].name` must be 1 to 100 characters"));
+            }
+            if webhooks[..index].iter().any(|other| other.name == webhook.name) {
+                return Err(format!("`checks.webhooks` names `{}` twice", webhook.name));
+            }
+            let url = url::Url::parse(&webhook.url)
+                .map_err(|e| format!("`checks.webhooks[{index}].url` `{}` is not a URL: {e}", webhook.url))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!(
+                    "`checks.webhooks[{index}].url` must be an http:// or https:// URL, not `{}`",
+                    webhook.url
+                ));
+            }
+            if !(1..=60_000).contains(&webhook.timeout_ms) {
+                return Err(format!(
+                    "`checks.webhooks[{index}].timeout_ms` must be 1 to 60000, not {}",
+                    webhook.timeout_ms
+                ));
             }
         }
         Ok(())
@@ -242,11 +291,23 @@ pub fn failed_checks(checks: &RolloutChecks, window: &WindowStats) -> Vec<String
     failures
 }
 
-pub fn decide(spec: &RolloutSpec, state: &RolloutState, window: &WindowStats) -> Decision {
-    if window.requests < spec.checks.min_requests.max(1) {
+/// Whether an interval has enough requests to be judged at all.
+pub fn judgeable(spec: &RolloutSpec, window: &WindowStats) -> bool {
+    window.requests >= spec.checks.min_requests.max(1)
+}
+
+/// The step after an interval; `signal_failures` are the failed webhook checks of it.
+pub fn decide(
+    spec: &RolloutSpec,
+    state: &RolloutState,
+    window: &WindowStats,
+    signal_failures: Vec<String>,
+) -> Decision {
+    if !judgeable(spec, window) {
         return Decision::Wait;
     }
-    let failures = failed_checks(&spec.checks, window);
+    let mut failures = failed_checks(&spec.checks, window);
+    failures.extend(signal_failures);
     if !failures.is_empty() {
         return if state.failed_checks + 1 >= spec.threshold {
             Decision::RollBack { failures }
@@ -272,7 +333,12 @@ mod tests {
             max_weight: 50,
             interval_seconds: 1,
             threshold: 2,
-            checks: RolloutChecks { max_error_rate: Some(0.05), max_p99_latency_ms: Some(10.0), min_requests: 10 },
+            checks: RolloutChecks {
+                max_error_rate: Some(0.05),
+                max_p99_latency_ms: Some(10.0),
+                min_requests: 10,
+                webhooks: Vec::new(),
+            },
         }
     }
 
@@ -302,19 +368,54 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_signal_fails_the_interval_like_a_metric() {
+        let healthy = window(100, 0, 1.0);
+        let signal = vec!["check `drift` answered 503 Service Unavailable: drifted".to_string()];
+        let Decision::Hold { failures } = decide(&spec(), &state(20, 0), &healthy, signal.clone()) else {
+            panic!("expected hold")
+        };
+        assert_eq!(failures, signal);
+        assert!(matches!(decide(&spec(), &state(20, 1), &healthy, signal), Decision::RollBack { .. }));
+        // Signals are not asked, nor judged, in an interval without enough requests.
+        assert_eq!(decide(&spec(), &state(20, 1), &window(0, 0, 1.0), vec!["x".into()]), Decision::Wait);
+    }
+
+    #[test]
+    fn webhook_checks_are_validated() {
+        let with = |webhooks: serde_json::Value| {
+            let mut spec = spec();
+            spec.checks.webhooks = serde_json::from_value(webhooks).unwrap();
+            spec.check()
+        };
+        assert_eq!(with(serde_json::json!([{"name": "drift", "url": "http://127.0.0.1:9/check"}])), Ok(()));
+        let errors = [
+            (serde_json::json!([{"name": "", "url": "http://h/"}]), "name"),
+            (serde_json::json!([{"name": "a", "url": "file:///etc/passwd"}]), "http"),
+            (serde_json::json!([{"name": "a", "url": "http://h/", "timeout_ms": 0}]), "timeout_ms"),
+            (serde_json::json!([{"name": "a", "url": "http://h/"}, {"name": "a", "url": "http://h/"}]), "twice"),
+        ];
+        for (webhooks, words) in errors {
+            let error = with(webhooks.clone()).unwrap_err();
+            assert!(error.contains(words), "{webhooks}: {error}");
+        }
+    }
+
+    #[test]
     fn healthy_canaries_step_up_then_promote() {
-        assert_eq!(decide(&spec(), &state(20, 0), &window(100, 0, 1.0)), Decision::Advance { weight: 40 });
-        assert_eq!(decide(&spec(), &state(40, 0), &window(100, 0, 1.0)), Decision::Advance { weight: 50 });
-        assert_eq!(decide(&spec(), &state(50, 0), &window(100, 0, 1.0)), Decision::Promote);
+        assert_eq!(decide(&spec(), &state(20, 0), &window(100, 0, 1.0), Vec::new()), Decision::Advance { weight: 40 });
+        assert_eq!(decide(&spec(), &state(40, 0), &window(100, 0, 1.0), Vec::new()), Decision::Advance { weight: 50 });
+        assert_eq!(decide(&spec(), &state(50, 0), &window(100, 0, 1.0), Vec::new()), Decision::Promote);
     }
 
     #[test]
     fn failing_checks_hold_then_roll_back() {
         let slow = window(100, 0, 25.0);
-        let Decision::Hold { failures } = decide(&spec(), &state(20, 0), &slow) else { panic!("expected hold") };
+        let Decision::Hold { failures } = decide(&spec(), &state(20, 0), &slow, Vec::new()) else {
+            panic!("expected hold")
+        };
         assert_eq!(failures, vec!["p99 latency 25 ms is over 10 ms".to_string()]);
         let erroring = window(100, 6, 1.0);
-        let Decision::RollBack { failures } = decide(&spec(), &state(20, 1), &erroring) else {
+        let Decision::RollBack { failures } = decide(&spec(), &state(20, 1), &erroring, Vec::new()) else {
             panic!("expected rollback")
         };
         assert_eq!(failures, vec!["error rate 0.0600 is over 0.05".to_string()]);
@@ -322,7 +423,7 @@ mod tests {
 
     #[test]
     fn too_few_requests_wait() {
-        assert_eq!(decide(&spec(), &state(20, 1), &window(9, 9, 100.0)), Decision::Wait);
+        assert_eq!(decide(&spec(), &state(20, 1), &window(9, 9, 100.0), Vec::new()), Decision::Wait);
     }
 
     #[test]
