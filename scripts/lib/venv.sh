@@ -25,20 +25,15 @@ keelson_venv_ensure_python() {
     fi
 }
 
-# Entry point: builds the venv if needed and exports KEELSON_VENV (its directory).
-keelson_venv_setup() {
-    local requirements venv python marker lock_fd
-    requirements="$(keelson_venv_requirements)"
-    [[ -f "$requirements" ]] || keelson_die "missing $requirements"
-    venv="$(keelson_venv_path)"
+# keelson_venv_build REQUIREMENTS DIR: makes DIR a virtualenv with REQUIREMENTS installed, unless
+# it is one already (a marker written last tells a complete install from an interrupted one).
+keelson_venv_build() {
+    local requirements="$1" venv="$2" python marker lock_fd
     marker="$venv/.keelson-venv-ready"
     python="${KEELSON_PYTHON:-python3}"
-
     if [[ -f "$marker" ]] && "$venv/bin/python" -c '' >/dev/null 2>&1; then
-        export KEELSON_VENV="$venv"
         return 0
     fi
-
     mkdir -p "$(dirname "$venv")"
     # Serialise concurrent runs so two of them never pip-install into one venv at once.
     exec {lock_fd}>"$venv.lock"
@@ -56,5 +51,21 @@ keelson_venv_setup() {
     fi
     flock -u "$lock_fd"
     exec {lock_fd}>&-
-    export KEELSON_VENV="$venv"
+}
+
+# Entry point: builds the venvs if needed and exports KEELSON_VENV (the client tests' venv) and
+# KEELSON_KSERVE_VENV (the KServe client's, which cannot share the first one's pins).
+keelson_venv_setup() {
+    local requirements kserve_requirements kserve_hash
+    requirements="$(keelson_venv_requirements)"
+    [[ -f "$requirements" ]] || keelson_die "missing $requirements"
+    keelson_venv_build "$requirements" "$(keelson_venv_path)"
+    export KEELSON_VENV
+    KEELSON_VENV="$(keelson_venv_path)"
+
+    kserve_requirements="$KEELSON_ROOT/tests/clients/kserve/requirements.txt"
+    [[ -f "$kserve_requirements" ]] || keelson_die "missing $kserve_requirements"
+    kserve_hash="$(sha256sum "$kserve_requirements" | cut -c1-16)"
+    export KEELSON_KSERVE_VENV="${KEELSON_VENV_DIR:-$HOME/.cache/keelson-venv}/kserve-$kserve_hash"
+    keelson_venv_build "$kserve_requirements" "$KEELSON_KSERVE_VENV"
 }

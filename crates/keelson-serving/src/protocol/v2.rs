@@ -34,6 +34,12 @@ pub struct OutputSelection {
 struct WireRequest {
     #[serde(default)]
     id: Option<String>,
+    /// Not in the Open Inference Protocol's request object, but the KServe Python client sends
+    /// both; the URL names the model, so they are accepted and not used.
+    #[serde(default, rename = "model_name")]
+    _model_name: Option<Value>,
+    #[serde(default, rename = "model_version")]
+    _model_version: Option<Value>,
     #[serde(default)]
     parameters: Option<Map<String, Value>>,
     inputs: Vec<WireInput>,
@@ -360,6 +366,19 @@ mod tests {
         assert_eq!(request.inputs[0].tensor, Tensor::f32(vec![1, 2], vec![1.0, -2.0]).unwrap());
         assert_eq!(request.inputs[1].tensor.data, TensorData::Bytes(vec![b"ab".to_vec(), vec![]]));
         assert!(request.outputs.binary_default);
+    }
+
+    #[test]
+    fn the_kserve_clients_model_fields_are_accepted_and_other_unknown_fields_refused() {
+        let body = json!({"model_name": "m", "model_version": "1", "id": "r1",
+            "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.0, 2.0]}]});
+        let request = parse_infer_request(&serde_json::to_vec(&body).unwrap(), None).unwrap();
+        assert_eq!(request.inputs[0].tensor, Tensor::f32(vec![1, 2], vec![1.0, 2.0]).unwrap());
+        let typo = json!({"input": []});
+        assert!(parse_infer_request(&serde_json::to_vec(&typo).unwrap(), None)
+            .unwrap_err()
+            .0
+            .contains("unknown field"));
     }
 
     #[test]
