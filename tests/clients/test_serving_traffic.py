@@ -176,6 +176,11 @@ def test_versioned_infer_goes_to_the_deployment_serving_that_version(server, reg
         for row in range(10):
             response = server.post(f"/v2/models/{endpoint}/versions/{version}/infer", json=one_row_body(row))
             assert check_answer(response, row, {"blue": "1", "green": "2"}) == deployment
+    # A header naming a deployment must agree with the version in the URL.
+    agreeing = server.post(f"/v2/models/{endpoint}/versions/2/infer", json=one_row_body(0), headers={HEADER: "green"})
+    assert check_answer(agreeing, 0, {"blue": "1", "green": "2"}) == "green"
+    clash = server.post(f"/v2/models/{endpoint}/versions/1/infer", json=one_row_body(0), headers={HEADER: "green"})
+    assert clash.status_code == 404 and "serves model version 2, not 1" in clash.json()["error"], clash.text
 
 
 def test_sticky_header_keeps_a_user_on_one_deployment(server, registered):

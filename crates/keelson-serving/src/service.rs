@@ -526,10 +526,20 @@ impl ServingService {
         let live =
             self.live(endpoint).ok_or_else(|| InferError::NotFound(format!("endpoint `{endpoint}` does not exist")))?;
         let deployment = if let Some(name) = &request.deployment {
-            live.deployments.get(name).cloned().ok_or_else(|| match live.failed.get(name) {
+            let found = live.deployments.get(name).cloned().ok_or_else(|| match live.failed.get(name) {
                 Some(reason) => InferError::Unavailable(format!("deployment `{name}` is not ready: {reason}")),
                 None => InferError::NotFound(format!("endpoint `{endpoint}` has no deployment `{name}`")),
-            })?
+            })?;
+            // A URL naming a version and a header naming a deployment must agree.
+            match &request.version {
+                Some(version) if *version != found.model_version => {
+                    return Err(InferError::NotFound(format!(
+                        "deployment `{name}` of endpoint `{endpoint}` serves model version {}, not {version}",
+                        found.model_version
+                    )))
+                }
+                _ => found,
+            }
         } else if let Some(version) = &request.version {
             live.deployment_for_version(version).cloned().ok_or_else(|| {
                 InferError::NotFound(format!("endpoint `{endpoint}` serves no deployment of model version {version}"))
