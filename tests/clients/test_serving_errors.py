@@ -451,6 +451,9 @@ def test_traffic_to_zero_is_allowed_and_stops_serving(server, served):
     targeted = server.post(f"/v2/models/{endpoint}/infer", json={"inputs": [good_input()]},
                            headers={"x-keelson-deployment": "blue"})
     assert targeted.status_code == 200, targeted.text
+    # Traffic stopped on purpose stays stopped when a deployment is added.
+    deploy(server, endpoint, "green", served["name"], served["v1"])
+    assert get_endpoint(server, endpoint)["traffic"] == {"blue": 0}
 
 
 def test_validation_block_errors(server, served):

@@ -290,11 +290,13 @@ pub async fn read_back(
     files.sort_by(|a, b| file_name(&b.key).cmp(file_name(&a.key)));
     let mut records = Vec::new();
     let mut keys = Vec::new();
+    // The files the records came from; older ones are not listed, so the answer stays bounded
+    // however long an endpoint has been collecting.
     for file in files {
-        keys.push(file.key.clone());
         if records.len() >= limit {
-            continue;
+            break;
         }
+        keys.push(file.key.clone());
         let key = ArtifactKey::parse(&file.key).map_err(|e| e.to_string())?;
         let bytes = artifacts.get_bytes(&key).await.map_err(|e| e.to_string())?;
         for line in bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
@@ -351,6 +353,8 @@ mod tests {
         }
         assert_eq!(collector.counters.written.load(Ordering::Relaxed), 3);
         assert_eq!(collector.counters.files.load(Ordering::Relaxed), 2);
+        let (only_newest, newest_record) = read_back(&artifacts, COLLECTED_PREFIX, "iris", 1).await.unwrap();
+        assert_eq!((only_newest.len(), newest_record.len()), (1, 1), "{only_newest:?}");
         let (files, records) = read_back(&artifacts, COLLECTED_PREFIX, "iris", 10).await.unwrap();
         assert!(files[0].starts_with("serving/collected/iris/blue/2026-11-25/15/"), "{files:?}");
         assert!(files[1].starts_with("serving/collected/iris/blue/2026-11-25/14/"), "{files:?}");

@@ -31,6 +31,16 @@ pub fn render(endpoints: &[Arc<LiveEndpoint>], collector: Option<&DataCollector>
         let _ = writeln!(out, "# HELP keelson_serving_collector_files_total Files the collector wrote.");
         let _ = writeln!(out, "# TYPE keelson_serving_collector_files_total counter");
         let _ = writeln!(out, "keelson_serving_collector_files_total {}", counters.files.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP keelson_serving_collector_write_failures_total Collector files that could not be written (their records are lost)."
+        );
+        let _ = writeln!(out, "# TYPE keelson_serving_collector_write_failures_total counter");
+        let _ = writeln!(
+            out,
+            "keelson_serving_collector_write_failures_total {}",
+            counters.write_failures.load(Ordering::Relaxed)
+        );
     }
     let series: Vec<(String, &Arc<crate::deployment::Deployment>, u32)> = endpoints
         .iter()

@@ -294,7 +294,9 @@ impl ServingService {
         failed.remove(name);
         let mut config = live.config.clone();
         let mut updated = live.updated;
-        if config.traffic.values().all(|share| *share == 0) {
+        // Only an endpoint that has never been given a split: shares set to 0 on purpose (traffic
+        // stopped) stay 0 when a deployment is added or replaced.
+        if config.traffic.is_empty() {
             let mut first = config.clone();
             first.traffic = BTreeMap::from([(name.to_string(), 100)]);
             let event = self
