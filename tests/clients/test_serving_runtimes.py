@@ -389,3 +389,39 @@ def test_webhook_checks_are_validated(server, registered):
     response = server.post(f"/api/v1/endpoints/{endpoint}/rollouts", json=bad)
     assert "http" in api_error(response, (400,), "INVALID_PARAMETER_VALUE")["message"]
     assert get_endpoint(server, endpoint)["traffic"] == {"blue": 100}, "a refused rollout moves nothing"
+
+
+# --- restart ----------------------------------------------------------------------------------------
+
+
+def test_deployments_come_back_after_a_restart_and_a_registry_rename(tmp_path, monkeypatch):
+    """Endpoints load again at start-up with their runtimes and split, and a model renamed in the
+    registry meanwhile is found under its new name."""
+    from mlflow import MlflowClient
+
+    from conftest import start_server, stop_server
+
+    model = build("rf-clf")
+    server = start_server(tmp_path, "sqlite")
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        name = unique("restart")
+        version = log_and_register(model, name)
+        create_endpoint(server, "restart")
+        deploy(server, "restart", "blue", name, version)
+        deploy(server, "restart", "green", name, version, runtime="onnxruntime")
+        assert set_traffic(server, "restart", {"blue": 70, "green": 30}).status_code == 200
+        MlflowClient(server.url).rename_registered_model(name, f"{name}-renamed")
+    finally:
+        stop_server(server)
+    server = start_server(tmp_path, "sqlite")
+    try:
+        endpoint = get_endpoint(server, "restart")
+        assert endpoint["traffic"] == {"blue": 70, "green": 30}, endpoint
+        states = {d["name"]: (d["state"], d["runtime"], d["model"]) for d in endpoint["deployments"]}
+        assert states == {"blue": ("ready", "tract", f"{name}-renamed"),
+                          "green": ("ready", "onnxruntime", f"{name}-renamed")}, endpoint["deployments"]
+        for deployment in ("blue", "green"):
+            assert_outputs_match(model, v2_outputs(infer_json(server, "restart", model, N_ROWS, deployment)), N_ROWS)
+    finally:
+        stop_server(server)

@@ -188,8 +188,12 @@ impl ServingService {
             let mut live = BTreeMap::new();
             let mut failed = BTreeMap::new();
             for row in deployments.iter().filter(|d| d.endpoint == stored.name) {
-                let spec: DeploymentSpec = serde_json::from_str(&row.spec)
+                let mut spec: DeploymentSpec = serde_json::from_str(&row.spec)
                     .map_err(|e| StoreError::Corrupt(format!("deployment `{}`: {e}", row.name)))?;
+                // The registry renames a model in the deployment's row, not in its stored spec.
+                if !row.model_name.is_empty() {
+                    spec.model = row.model_name.clone();
+                }
                 let reference = ModelReference::Version(row.model_version.clone());
                 match self.prepare(&stored.name, &row.name, spec, &reference, None).await {
                     Ok(deployment) => {
