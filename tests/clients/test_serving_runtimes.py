@@ -394,17 +394,21 @@ def test_webhook_checks_are_validated(server, registered):
 # --- restart ----------------------------------------------------------------------------------------
 
 
-def test_deployments_come_back_after_a_restart_and_a_registry_rename(tmp_path, monkeypatch):
+def test_deployments_come_back_after_a_restart_and_a_registry_rename(tmp_path):
     """Endpoints load again at start-up with their runtimes and split, and a model renamed in the
     registry meanwhile is found under its new name."""
+    import mlflow
     from mlflow import MlflowClient
 
     from conftest import start_server, stop_server
 
     model = build("rf-clf")
     server = start_server(tmp_path, "sqlite")
+    # The module's server is the client's target (conftest sets it); this test's own server is,
+    # for as long as it registers there.
+    previous = mlflow.get_tracking_uri()
     try:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        mlflow.set_tracking_uri(server.url)
         name = unique("restart")
         version = log_and_register(model, name)
         create_endpoint(server, "restart")
@@ -413,6 +417,7 @@ def test_deployments_come_back_after_a_restart_and_a_registry_rename(tmp_path, m
         assert set_traffic(server, "restart", {"blue": 70, "green": 30}).status_code == 200
         MlflowClient(server.url).rename_registered_model(name, f"{name}-renamed")
     finally:
+        mlflow.set_tracking_uri(previous)
         stop_server(server)
     server = start_server(tmp_path, "sqlite")
     try:
