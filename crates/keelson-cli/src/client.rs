@@ -93,6 +93,30 @@ impl ApiClient {
     }
 }
 
+/// The exit status of a client command: its error on standard error and 1, or success.
+pub fn exit_code(outcome: Result<()>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// A JSON file named on the command line (`-` for standard input); `what` names it in errors.
+pub fn read_json_file(file: &std::path::Path, what: &str) -> Result<Value> {
+    use std::io::Read;
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("the {what} is not valid JSON"))
+}
+
 /// Percent-encodes one path segment (model names may hold spaces and other characters).
 pub fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

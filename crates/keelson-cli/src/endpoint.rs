@@ -1,22 +1,14 @@
 //! `keelson endpoint …`: online endpoints on a running server.
 
 use crate::cli::{EndpointArgs, EndpointCommand};
-use crate::client::{segment, ApiClient};
-use anyhow::{anyhow, Context, Result};
+use crate::client::{exit_code, read_json_file, segment, ApiClient};
+use anyhow::{anyhow, Result};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 
 pub async fn run(args: EndpointArgs) -> ExitCode {
-    match execute(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    exit_code(execute(args).await)
 }
 
 async fn execute(args: EndpointArgs) -> Result<()> {
@@ -42,7 +34,7 @@ async fn execute(args: EndpointArgs) -> Result<()> {
             println!("endpoint {name} created");
         }
         EndpointCommand::Deploy { name, deployment, file } => {
-            let spec = read_json(&file, "deployment spec")?;
+            let spec = read_json_file(&file, "deployment spec")?;
             let path = format!("{}/deployments/{}", base(&name), segment(&deployment));
             let answer = client.put(&path, &spec).await?;
             println!(
@@ -81,7 +73,7 @@ async fn execute(args: EndpointArgs) -> Result<()> {
             }
         }
         EndpointCommand::Rollout { name, file } => {
-            let spec = read_json(&file, "rollout spec")?;
+            let spec = read_json_file(&file, "rollout spec")?;
             let answer = client.post(&format!("{}/rollouts", base(&name)), &spec).await?;
             println!(
                 "rollout {} of {name} started: {} at {}%",
@@ -96,17 +88,6 @@ async fn execute(args: EndpointArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn read_json(file: &Path, what: &str) -> Result<Value> {
-    let text = if file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        text
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
-    };
-    serde_json::from_str(&text).with_context(|| format!("the {what} is not valid JSON"))
 }
 
 /// `name=share` arguments as a JSON object of shares.

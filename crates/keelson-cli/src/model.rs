@@ -1,20 +1,13 @@
 //! `keelson model …`: registry governance commands against a running server.
 
 use crate::cli::{CatalogArgs, CatalogCommand, ModelArgs, ModelCommand};
-use crate::client::{segment, ApiClient};
-use anyhow::{Context, Result};
+use crate::client::{exit_code, read_json_file, segment, ApiClient};
+use anyhow::Result;
 use serde_json::{json, Value};
-use std::io::Read;
 use std::process::ExitCode;
 
 pub async fn run(args: ModelArgs) -> ExitCode {
-    match execute(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    exit_code(execute(args).await)
 }
 
 async fn execute(args: ModelArgs) -> Result<()> {
@@ -53,14 +46,7 @@ async fn execute(args: ModelArgs) -> Result<()> {
             }
         }
         ModelCommand::SetPolicy { name, alias, file } => {
-            let text = if file.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text)?;
-                text
-            } else {
-                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
-            };
-            let policy: Value = serde_json::from_str(&text).context("the policy file is not valid JSON")?;
+            let policy = read_json_file(&file, "policy file")?;
             let path = format!("/api/v1/models/{}/aliases/{}/policy", segment(&name), segment(&alias));
             let answer = client.put(&path, &policy).await?;
             println!("{}", serde_json::to_string_pretty(&answer["policy"])?);
@@ -117,13 +103,7 @@ fn print_tree(node: &Value, prefix: &str, last: bool, branch: Option<&str>) {
 }
 
 pub async fn run_catalog(args: CatalogArgs) -> ExitCode {
-    match catalog(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    exit_code(catalog(args).await)
 }
 
 async fn catalog(args: CatalogArgs) -> Result<()> {

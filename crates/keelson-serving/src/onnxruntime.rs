@@ -66,7 +66,8 @@ pub struct OrtModel {
     signature: Signature,
     sessions: Mutex<Vec<Session>>,
     returned: Condvar,
-    version: String,
+    /// What the session reports of the model, for the deployment's description.
+    summary: String,
 }
 
 impl std::fmt::Debug for OrtModel {
@@ -83,8 +84,8 @@ impl OrtModel {
         for _ in 0..replicas.max(1) {
             sessions.push(new_session(environment, &model)?);
         }
-        let version = sessions.first().map(session_outputs_summary).unwrap_or_default();
-        Ok(OrtModel { signature, sessions: Mutex::new(sessions), returned: Condvar::new(), version })
+        let summary = sessions.first().map(session_summary).unwrap_or_default();
+        Ok(OrtModel { signature, sessions: Mutex::new(sessions), returned: Condvar::new(), summary })
     }
 
     fn take_session(&self) -> Session {
@@ -133,7 +134,7 @@ fn new_session(environment: &Environment, model: &[u8]) -> Result<Session, Strin
         .map_err(|e| failed(&e))
 }
 
-fn session_outputs_summary(session: &Session) -> String {
+fn session_summary(session: &Session) -> String {
     format!("{} inputs, {} outputs", session.inputs().len(), session.outputs().len())
 }
 
@@ -143,7 +144,7 @@ impl ModelRuntime for OrtModel {
     }
 
     fn describe(&self) -> String {
-        format!("onnxruntime ({})", self.version)
+        format!("onnxruntime ({})", self.summary)
     }
 
     fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, RuntimeError> {
