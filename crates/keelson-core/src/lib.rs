@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod datasets;
 pub mod error;
 pub mod jobs;
 pub mod promotion;
