@@ -7,6 +7,7 @@
 
 mod backend;
 pub mod catalog;
+pub mod datasets;
 mod error;
 pub mod jobs;
 mod migrations;

@@ -2,7 +2,8 @@
 -- content registers once), the versions each one was derived from, and every validation run
 -- against a version, which together make the dataset's quality trend. `next_version` hands out
 -- numbers so that none is ever reused, even if versions were deleted.
-CREATE TABLE datasets (
+-- `datasets` is taken by MLflow tracking's run inputs (migration 2), hence `versioned_datasets`.
+CREATE TABLE versioned_datasets (
     name TEXT PRIMARY KEY,
     description TEXT,
     tags TEXT NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE datasets (
 );
 
 CREATE TABLE dataset_versions (
-    dataset TEXT NOT NULL REFERENCES datasets (name) ON DELETE CASCADE,
+    dataset TEXT NOT NULL REFERENCES versioned_datasets (name) ON DELETE CASCADE,
     version BIGINT NOT NULL,
     digest TEXT NOT NULL,
     layer TEXT NOT NULL CHECK (layer IN ('bronze', 'silver', 'gold')),
