@@ -22,6 +22,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub catalog: CatalogConfig,
     pub serving: ServingConfig,
+    pub data: DataConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +130,18 @@ impl Default for ServingConfig {
     }
 }
 
+/// DataOps: where file sources may be read from, and scratch space for the engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Directory that `file` sources are read below (paths escaping it are refused); empty:
+    /// `<data_dir>/imports`.
+    pub import_root: String,
+    /// Scratch directory for downloads and Parquet files being written; empty:
+    /// `<data_dir>/scratch`.
+    pub scratch_dir: String,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -141,6 +154,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             catalog: CatalogConfig::default(),
             serving: ServingConfig::default(),
+            data: DataConfig::default(),
         }
     }
 }

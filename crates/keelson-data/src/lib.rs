@@ -1,0 +1,17 @@
+//! Keelson DataOps: versioned datasets (Parquet in the artifact store, metadata in the store),
+//! source connectors, declarative recipes, expectations, mergeable profiles and OpenLineage
+//! events. The columnar engine is Polars (ARCHITECTURE.md says why); everything that touches
+//! data runs on blocking threads, never on the async runtime.
+
+pub mod dtype;
+pub mod error;
+pub mod expectations;
+pub mod lineage;
+pub mod pass;
+pub mod profile;
+pub mod recipe;
+mod service;
+pub mod source;
+
+pub use error::DataError;
+pub use service::{DataService, DataSettings, IngestRequest, Registered};
