@@ -54,6 +54,7 @@ pub struct SharedState {
     /// Configured catalog sources by name (`catalog.sources`).
     pub catalog_sources: std::collections::BTreeMap<String, String>,
     pub serving: keelson_serving::ServingService,
+    pub data: keelson_data::DataService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -64,6 +65,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::mlflow::routes(state.clone()))
         .merge(routes::models::routes(state.clone()))
         .merge(routes::catalog::routes(state.clone()))
+        .merge(routes::datasets::routes(state.clone()))
         .merge(routes::endpoints::routes(state.clone()))
         .merge(routes::inference::routes(state.clone()))
 }

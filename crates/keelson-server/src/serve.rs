@@ -94,8 +94,22 @@ where
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
+    let data_dir = std::path::Path::new(&config.data_dir);
+    let or_default = |value: &str, default: &str| {
+        if value.is_empty() { data_dir.join(default) } else { std::path::PathBuf::from(value) }
+    };
+    let data = keelson_data::DataService::new(
+        store.clone(),
+        artifacts.clone(),
+        keelson_data::DataSettings {
+            import_root: or_default(&config.data.import_root, "imports"),
+            scratch_dir: or_default(&config.data.scratch_dir, "scratch"),
+        },
+    )
+    .map_err(|e| ServeError::Serving(format!("data directories: {e}")))?;
     let state = AppState::new(crate::app::SharedState {
         serving,
+        data,
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),

@@ -34,6 +34,15 @@ async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
     };
     let state = AppState::new(keelson_server::app::SharedState {
         serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None),
+        data: keelson_data::DataService::new(
+            store.clone(),
+            artifacts.clone(),
+            keelson_data::DataSettings {
+                import_root: dir.path().join("imports"),
+                scratch_dir: dir.path().join("scratch"),
+            },
+        )
+        .unwrap(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),

@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod datasets;
 pub mod endpoints;
 pub mod health;
 pub mod inference;
