@@ -191,14 +191,20 @@ def read_reference(path: Path, fmt: str, dtypes: dict[str, str]) -> pd.DataFrame
     return frame.astype({n: "datetime64[us]" for n in dates})
 
 
-def source_spec(path: str, fmt: str, dtypes: dict[str, str] | None = None) -> dict:
-    """A `file` source; CSV and JSONL declare the dtypes (text has no timestamp type)."""
-    spec: dict = {"kind": "file", "path": path, "format": fmt}
+def format_options(fmt: str, dtypes: dict[str, str] | None = None) -> dict:
+    """The format part of a source; CSV and JSONL declare the dtypes (text has no timestamp
+    type; a CSV or JSON number could be read as either width)."""
+    options: dict = {"format": fmt}
     if fmt == "csv":
-        spec["csv"] = {"separator": ",", "has_header": True, "null_values": [""]}
+        options["csv"] = {"separator": ",", "has_header": True, "null_values": [""]}
     if dtypes is not None and fmt != "parquet":
-        spec["schema"] = dict(dtypes)
-    return spec
+        options["schema"] = dict(dtypes)
+    return options
+
+
+def source_spec(path: str, fmt: str, dtypes: dict[str, str] | None = None) -> dict:
+    """A `file` source, `path` relative to the server's import root."""
+    return {"kind": "file", "path": path, **format_options(fmt, dtypes)}
 
 
 # --- the REST API ----------------------------------------------------------------------------------
