@@ -218,29 +218,43 @@ def test_http_source(data_server, csv_over_http):
     assert_refused(data_server, "orders_http_missing", missing)
 
 
+PG_COLUMNS = ["id", "amount", "country", "created_at"]
+PG_ROWS = [
+    (1, 12.5, "US", "2025-01-02 03:04:05.123456"),
+    (2, None, None, "2025-06-30 00:00:00"),
+    (3, -3.25, "FR", None),
+    (4, 0.001, "New Zealand", "2024-02-29 23:59:59"),
+]
+
+
+def sql_literal(value) -> str:
+    if value is None:
+        return "NULL"
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
 @pytest.fixture
 def postgres_table():
     """A table in a schema of its own (`t_` prefix: scripts/lib/postgres.sh drops leftovers of
-    interrupted runs), with known rows; yields (database URL, table, expected frame)."""
+    interrupted runs) holding PG_ROWS; yields (database URL, table, the rows as pandas sees them)."""
     url = os.environ.get(DATABASE_URL_ENV)
     if not url:
         pytest.skip(f"{DATABASE_URL_ENV} is not set (scripts/test sets it)")
     schema = f"t_py_data_{uuid.uuid4().hex[:12]}"
     table = f"{schema}.orders"
+    columns = list(zip(*PG_ROWS))
     expected = pd.DataFrame({
-        "id": pd.array([1, 2, 3, 4], dtype="int64"),
-        "amount": [12.5, None, -3.25, 1e-3],
-        "country": pd.array(["US", None, "FR", "New Zealand"], dtype="str"),
-        "created_at": pd.to_datetime(["2025-01-02 03:04:05.123456", "2025-06-30 00:00:00", None,
-                                      "2024-02-29 23:59:59"]).astype("datetime64[us]"),
+        "id": pd.array(columns[0], dtype="int64"),
+        "amount": pd.array(columns[1], dtype="float64"),
+        "country": pd.array(columns[2], dtype="str"),
+        "created_at": pd.to_datetime(list(columns[3]), format="ISO8601").astype("datetime64[us]"),
     })
+    values = ", ".join("(" + ", ".join(sql_literal(v) for v in row) + ")" for row in PG_ROWS)
     psql(url, f"CREATE SCHEMA {schema}")
     try:
         psql(url, f"CREATE TABLE {table} (id bigint PRIMARY KEY, amount double precision, country text, "
-                  "created_at timestamp)")
-        psql(url, f"INSERT INTO {table} VALUES (1, 12.5, 'US', '2025-01-02 03:04:05.123456'), "
-                  "(2, NULL, NULL, '2025-06-30 00:00:00'), (3, -3.25, 'FR', NULL), "
-                  "(4, 0.001, 'New Zealand', '2024-02-29 23:59:59')")
+                  "created_at timestamp without time zone)")
+        psql(url, f"INSERT INTO {table} ({', '.join(PG_COLUMNS)}) VALUES {values}")
         yield url, table, expected
     finally:
         psql(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -248,10 +262,10 @@ def postgres_table():
 
 def test_postgres_source(data_server, postgres_table):
     url, table, expected = postgres_table
-    source = {"kind": "postgres", "url": url, "query": f"SELECT id, amount, country, created_at FROM {table} ORDER BY id"}
+    source = {"kind": "postgres", "url": url, "query": f"SELECT {', '.join(PG_COLUMNS)} FROM {table} ORDER BY id"}
     answer = ok(ingest(data_server, "orders_pg", source))
     assert answer["created"] is True and answer["version"]["row_count"] == len(expected)
-    assert [field["name"] for field in answer["version"]["schema"]] == list(expected.columns)
+    assert names(answer["version"]["schema"]) == PG_COLUMNS
     assert_frame_equal(download(data_server, "orders_pg", answer["version"]["version"]), expected)
 
     bad = {"kind": "postgres", "url": url, "query": f"SELECT no_such_column FROM {table}"}
