@@ -31,7 +31,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, Sequence
+from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
 import pytest
@@ -129,6 +129,8 @@ class KeelsonServer:
     cleanup: Callable[[], None] = field(default=lambda: None, repr=False)
     # (method, path) of each request a test sent itself, to tell them from the MLflow client's.
     sent: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    # The directory file sources are read from (`data.import_root`), for servers that have one.
+    import_root: Path | None = None
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """`requests` against this server with a default timeout; `path` starts with '/'."""
@@ -169,9 +171,16 @@ def onnxruntime_library() -> Path | None:
 
 
 def start_server(
-    workdir: Path, backend: str = "sqlite", extra_args: Sequence[str] = ()
+    workdir: Path,
+    backend: str = "sqlite",
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> KeelsonServer:
-    """Start `keelson server` in `workdir` and wait until /health/ready answers 200."""
+    """Start `keelson server` in `workdir` and wait until /health/ready answers 200.
+
+    `env` adds variables (e.g. `KEELSON_DATA__IMPORT_ROOT`) to the server's environment, on top
+    of `child_env()`, which drops the caller's own KEELSON_* settings."""
+    server_env = {**child_env(), **(env or {})}
     binary = keelson_bin()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +198,7 @@ def start_server(
             proc = subprocess.Popen(
                 argv,
                 cwd=workdir,
-                env=child_env(),
+                env=server_env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -275,6 +284,22 @@ def stop_server(server: KeelsonServer) -> int | None:
 def keelson_server(request, tmp_path_factory) -> Iterator[KeelsonServer]:
     backend = request.param
     server = start_server(tmp_path_factory.mktemp(f"keelson-{backend}"), backend)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def data_server(request, tmp_path_factory) -> Iterator[KeelsonServer]:
+    """`keelson_server` with an import root for file sources (`KEELSON_DATA__IMPORT_ROOT`), an
+    empty directory of its own: tests write their source files under `server.import_root`."""
+    backend = request.param
+    workdir = tmp_path_factory.mktemp(f"keelson-data-{backend}")
+    import_root = workdir / "imports"
+    import_root.mkdir()
+    server = start_server(workdir, backend, env={"KEELSON_DATA__IMPORT_ROOT": str(import_root)})
+    server.import_root = import_root
     try:
         yield server
     finally:
@@ -443,7 +468,7 @@ def pytest_runtest_makereport(item, call):
     if not report.failed:
         return
     funcargs = getattr(item, "funcargs", {})
-    for name in ("keelson_server", "mlflow_tracking"):
+    for name in ("keelson_server", "mlflow_tracking", "data_server"):
         server = funcargs.get(name)
         if isinstance(server, KeelsonServer):
             what = "mlflow server" if server.reference else "keelson server"
