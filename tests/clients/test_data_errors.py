@@ -30,6 +30,7 @@ from data_helpers import (
     read_reference,
     run_recipe,
     source_spec,
+    names,
     version_numbers,
     write_csv,
 )

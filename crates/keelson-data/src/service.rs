@@ -286,13 +286,15 @@ impl DataService {
             recipe_digest,
             inputs,
             validation: validation.clone(),
-            quality_score: score,
+            // The validation record below sets it (one path for every backend's score).
+            quality_score: None,
             masked_columns,
             created_by: principal.map(str::to_string),
         };
-        let (version, created) = self.store.register_dataset_version(&new).await?;
+        let (mut version, created) = self.store.register_dataset_version(&new).await?;
         if let (Some(result), true) = (&validation, created) {
             self.record_validation(&version, result).await?;
+            version.quality_score = score;
         }
         Ok(Registered { version, created, validation })
     }
@@ -479,7 +481,7 @@ fn refusal(dataset: &str, layer: Layer, result: &Value) -> DataError {
         })
         .unwrap_or_default();
     DataError::Refused {
-        message: format!("dataset version refused from {layer} for `{dataset}`: {}", failures.join("; ")),
+        message: format!("dataset version refused: {} (dataset `{dataset}`, layer {layer})", failures.join("; ")),
         validation: Box::new(result.clone()),
     }
 }
