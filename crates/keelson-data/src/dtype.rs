@@ -78,7 +78,10 @@ pub fn render_temporal(dtype: &DataType, physical: f64) -> String {
 /// The schema as stored with a version: `[{"name", "dtype", "nullable"}]`.
 pub fn schema_json(schema: &Schema) -> Value {
     Value::Array(
-        schema.iter().map(|(name, dtype)| json!({"name": name.as_str(), "dtype": dtype_name(dtype), "nullable": true})).collect(),
+        schema
+            .iter()
+            .map(|(name, dtype)| json!({"name": name.as_str(), "dtype": dtype_name(dtype), "nullable": true}))
+            .collect(),
     )
 }
 

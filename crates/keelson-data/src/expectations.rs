@@ -105,7 +105,9 @@ impl Suite {
         match fields.get("version").and_then(Value::as_u64) {
             Some(1) => {}
             Some(other) => {
-                return Err(DataError::invalid(format!("expectation suite version {other} is not supported; use version: 1")))
+                return Err(DataError::invalid(format!(
+                    "expectation suite version {other} is not supported; use version: 1"
+                )))
             }
             None => return Err(DataError::invalid("expectation suite needs `version: 1`")),
         }
@@ -213,7 +215,9 @@ impl CompiledSuite {
                 }
                 Check::Between { column, min, max } => {
                     if min.is_none() && max.is_none() {
-                        return Err(DataError::invalid(format!("expectation {index} (between): give min, max or both")));
+                        return Err(DataError::invalid(format!(
+                            "expectation {index} (between): give min, max or both"
+                        )));
                     }
                     if !dtype.is_primitive_numeric() {
                         return Err(DataError::invalid(format!(
@@ -233,7 +237,9 @@ impl CompiledSuite {
                 }
                 Check::InSet { column, values } => {
                     let allowed = json_to_literal(values, &dtype).map_err(|e| {
-                        DataError::invalid(format!("expectation {index} (in_set): values do not fit column `{column}`: {e}"))
+                        DataError::invalid(format!(
+                            "expectation {index} (in_set): values do not fit column `{column}`: {e}"
+                        ))
                     })?;
                     Some(
                         col(column.as_str())
@@ -467,7 +473,9 @@ fn evaluate(
             unexpected: 0,
             samples: Vec::new(),
             message: match value {
-                Some(v) => format!("{name} {v} {} {}", if success { "is within" } else { "is outside" }, bounds(min, max)),
+                Some(v) => {
+                    format!("{name} {v} {} {}", if success { "is within" } else { "is outside" }, bounds(min, max))
+                }
                 None => format!("{name} is not computable (no values)"),
             },
         }

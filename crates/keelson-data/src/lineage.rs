@@ -58,17 +58,13 @@ pub fn output_facets(version: &keelson_core::datasets::DatasetVersion, inputs: &
     let fields: Vec<Value> = version
         .schema
         .as_array()
-        .map(|columns| {
-            columns.iter().map(|c| json!({"name": c.get("name"), "type": c.get("dtype")})).collect()
-        })
+        .map(|columns| columns.iter().map(|c| json!({"name": c.get("name"), "type": c.get("dtype")})).collect())
         .unwrap_or_default();
     let mut column_lineage = serde_json::Map::new();
     for field in &fields {
         let Some(name) = field.get("name").and_then(Value::as_str) else { continue };
-        let sources: Vec<Value> = inputs
-            .iter()
-            .map(|input| json!({"namespace": NAMESPACE, "name": input.dataset, "field": name}))
-            .collect();
+        let sources: Vec<Value> =
+            inputs.iter().map(|input| json!({"namespace": NAMESPACE, "name": input.dataset, "field": name})).collect();
         if !sources.is_empty() {
             column_lineage.insert(name.to_string(), json!({"inputFields": sources}));
         }
@@ -97,14 +93,20 @@ pub fn quality_facets(profile: &Value, validation: Option<&Value>) -> Value {
     let mut facets = serde_json::Map::new();
     facets.insert(
         "dataQualityMetrics".into(),
-        facet("DataQualityMetricsInputDatasetFacet", json!({"rowCount": profile.get("row_count"), "columnMetrics": metrics})),
+        facet(
+            "DataQualityMetricsInputDatasetFacet",
+            json!({"rowCount": profile.get("row_count"), "columnMetrics": metrics}),
+        ),
     );
     if let Some(results) = validation.and_then(|v| v.get("results")).and_then(Value::as_array) {
         let assertions: Vec<Value> = results
             .iter()
             .map(|r| json!({"assertion": r.get("type"), "success": r.get("success"), "column": r.get("column")}))
             .collect();
-        facets.insert("dataQualityAssertions".into(), facet("DataQualityAssertionsDatasetFacet", json!({"assertions": assertions})));
+        facets.insert(
+            "dataQualityAssertions".into(),
+            facet("DataQualityAssertionsDatasetFacet", json!({"assertions": assertions})),
+        );
     }
     Value::Object(facets)
 }
@@ -125,7 +127,14 @@ impl LineageRun {
         run
     }
 
-    fn event(&self, _store: &Store, event_type: &str, inputs: Vec<Value>, outputs: Vec<Value>, run_facets: Value) -> Value {
+    fn event(
+        &self,
+        _store: &Store,
+        event_type: &str,
+        inputs: Vec<Value>,
+        outputs: Vec<Value>,
+        run_facets: Value,
+    ) -> Value {
         json!({
             "eventType": event_type,
             "eventTime": keelson_core::time::format_rfc3339_ms(crate::service::now_ms()),

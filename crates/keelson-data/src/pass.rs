@@ -164,9 +164,8 @@ pub fn run_pass(
         }
         Ok(false)
     });
-    let sink = frame
-        .sink_batches(callback, true, NonZeroUsize::new(BATCH_ROWS))
-        .map_err(|e| DataError::engine(context, e))?;
+    let sink =
+        frame.sink_batches(callback, true, NonZeroUsize::new(BATCH_ROWS)).map_err(|e| DataError::engine(context, e))?;
     sink.collect_with_engine(Engine::Streaming).map_err(|e| DataError::engine(context, e))?;
     let mut state = std::sync::Arc::try_unwrap(state)
         .map_err(|_| DataError::Internal("the engine kept the pass state".into()))?
@@ -204,7 +203,10 @@ pub fn run_pass(
 }
 
 /// Exact medians of the named columns of a Parquet file (one column read at a time).
-pub fn exact_medians(parquet: &Path, columns: &[String]) -> Result<std::collections::BTreeMap<String, Option<f64>>, DataError> {
+pub fn exact_medians(
+    parquet: &Path,
+    columns: &[String],
+) -> Result<std::collections::BTreeMap<String, Option<f64>>, DataError> {
     let mut out = std::collections::BTreeMap::new();
     for name in columns {
         let path = PlRefPath::try_from_path(parquet)?;

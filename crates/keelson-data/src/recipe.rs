@@ -96,7 +96,9 @@ impl Recipe {
         };
         match value.get("version").and_then(Value::as_u64) {
             Some(1) => {}
-            Some(other) => return Err(DataError::invalid(format!("recipe version {other} is not supported; use version: 1"))),
+            Some(other) => {
+                return Err(DataError::invalid(format!("recipe version {other} is not supported; use version: 1")))
+            }
             None => return Err(DataError::invalid("a recipe needs `version: 1`")),
         }
         let recipe: Recipe = serde_json::from_value(value).map_err(|e| DataError::invalid(format!("recipe: {e}")))?;
@@ -108,7 +110,9 @@ impl Recipe {
         }
         if let Some(start) = &recipe.input {
             if !recipe.inputs.contains_key(start) {
-                return Err(DataError::invalid(format!("recipe: `input` names `{start}`, which is not among the inputs")));
+                return Err(DataError::invalid(format!(
+                    "recipe: `input` names `{start}`, which is not among the inputs"
+                )));
             }
         }
         for (index, step) in recipe.steps.iter().enumerate() {
@@ -131,7 +135,9 @@ impl Recipe {
 
 fn step_kind(index: usize, step: &Value) -> Result<(&str, &Value), DataError> {
     let Some(map) = step.as_object().filter(|m| m.len() == 1) else {
-        return Err(DataError::invalid(format!("recipe step {index}: a step is one key (its kind) with its arguments")));
+        return Err(DataError::invalid(format!(
+            "recipe step {index}: a step is one key (its kind) with its arguments"
+        )));
     };
     let Some((kind, args)) = map.iter().next() else {
         return Err(DataError::invalid(format!("recipe step {index}: empty step")));
@@ -151,8 +157,10 @@ pub fn apply(
     inputs: &BTreeMap<String, LazyFrame>,
 ) -> Result<(LazyFrame, BTreeMap<String, Vec<String>>), DataError> {
     let start = recipe.start();
-    let mut frame =
-        inputs.get(start).cloned().ok_or_else(|| DataError::invalid(format!("recipe input `{start}` was not loaded")))?;
+    let mut frame = inputs
+        .get(start)
+        .cloned()
+        .ok_or_else(|| DataError::invalid(format!("recipe input `{start}` was not loaded")))?;
     for (index, step) in recipe.steps.iter().enumerate() {
         let (kind, args) = step_kind(index, step)?;
         let mut schema = frame
@@ -269,7 +277,8 @@ impl Step<'_> {
             }
             "filter" => {
                 let text = self.args.as_str().ok_or_else(|| self.error("expected an SQL expression"))?;
-                let predicate = polars::sql::sql_expr(text).map_err(|e| self.error(format!("expression `{text}`: {e}")))?;
+                let predicate =
+                    polars::sql::sql_expr(text).map_err(|e| self.error(format!("expression `{text}`: {e}")))?;
                 for name in predicate.clone().meta().root_names() {
                     self.need(name.as_str())?;
                 }
@@ -303,15 +312,20 @@ impl Step<'_> {
             }
             "trim" => {
                 let columns = self.string_columns(self.columns_arg("columns")?)?;
-                Ok(frame.with_columns(columns.iter().map(|c| col(c.as_str()).str().strip_chars(lit(NULL))).collect::<Vec<_>>()))
+                Ok(frame.with_columns(
+                    columns.iter().map(|c| col(c.as_str()).str().strip_chars(lit(NULL))).collect::<Vec<_>>(),
+                ))
             }
             "normalize" => {
                 let columns = self.string_columns(self.columns_arg("columns")?)?;
                 let case = self.args.get("case").and_then(Value::as_str).map(str::to_string);
                 let mut exprs = Vec::new();
                 for column in &columns {
-                    let mut value =
-                        col(column.as_str()).str().strip_chars(lit(NULL)).str().replace_all(lit(r"\s+"), lit(" "), false);
+                    let mut value = col(column.as_str()).str().strip_chars(lit(NULL)).str().replace_all(
+                        lit(r"\s+"),
+                        lit(" "),
+                        false,
+                    );
                     value = match case.as_deref() {
                         None => value,
                         Some("lower") => value.str().to_lowercase(),
@@ -409,7 +423,9 @@ impl Step<'_> {
                     for (position, label) in order.iter().enumerate().rev() {
                         let then = lit(position as i64);
                         expr = Some(match expr {
-                            None => when(value.clone().eq(lit(label.as_str()))).then(then).otherwise(lit(NULL).cast(DataType::Int64)),
+                            None => when(value.clone().eq(lit(label.as_str())))
+                                .then(then)
+                                .otherwise(lit(NULL).cast(DataType::Int64)),
                             Some(rest) => when(value.clone().eq(lit(label.as_str()))).then(then).otherwise(rest),
                         });
                     }
@@ -472,7 +488,8 @@ impl Step<'_> {
         });
         let filled = match strategy {
             "value" => {
-                let value = how.get("value").ok_or_else(|| self.error(format!("`{column}`: strategy value needs `value`")))?;
+                let value =
+                    how.get("value").ok_or_else(|| self.error(format!("`{column}`: strategy value needs `value`")))?;
                 let literal = match value {
                     Value::String(s) => lit(s.as_str()),
                     Value::Bool(b) => lit(*b),
@@ -487,17 +504,18 @@ impl Step<'_> {
             "mode" => base.clone().fill_null(base.mode(true).sort(SortOptions::default()).first()),
             "forward" => base.fill_null_with_strategy(FillNullStrategy::Forward(None)),
             other => {
-                return Err(self.error(format!(
-                    "`{column}`: strategy `{other}` is not one of value, mean, median, mode, forward"
-                )))
+                return Err(self
+                    .error(format!("`{column}`: strategy `{other}` is not one of value, mean, median, mode, forward")))
             }
         };
         Ok(filled.alias(column))
     }
 
     fn join(&self, frame: LazyFrame, inputs: &BTreeMap<String, LazyFrame>) -> Result<LazyFrame, DataError> {
-        let with = self.args.get("with").and_then(Value::as_str).ok_or_else(|| self.error("needs `with` (an input alias)"))?;
-        let mut other = inputs.get(with).cloned().ok_or_else(|| self.error(format!("`{with}` is not among the inputs")))?;
+        let with =
+            self.args.get("with").and_then(Value::as_str).ok_or_else(|| self.error("needs `with` (an input alias)"))?;
+        let mut other =
+            inputs.get(with).cloned().ok_or_else(|| self.error(format!("`{with}` is not among the inputs")))?;
         let other_schema = other.collect_schema().map_err(|e| self.error(e))?;
         let (left, right) = match self.args.get("on") {
             Some(on) => {

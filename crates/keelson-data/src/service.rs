@@ -93,7 +93,11 @@ impl DataService {
     }
 
     fn scratch_file(&self, suffix: &str) -> Result<tempfile::TempPath, DataError> {
-        Ok(tempfile::Builder::new().prefix("keelson-").suffix(suffix).tempfile_in(&self.settings.scratch_dir)?.into_temp_path())
+        Ok(tempfile::Builder::new()
+            .prefix("keelson-")
+            .suffix(suffix)
+            .tempfile_in(&self.settings.scratch_dir)?
+            .into_temp_path())
     }
 
     /// Resolves `version` (a number, or `latest`/None) of a dataset.
@@ -153,19 +157,20 @@ impl DataService {
         let parquet = self.scratch_file(".parquet")?;
         let target = parquet.to_path_buf();
         let now = now_ms();
-        let (output, validation) = tokio::task::spawn_blocking(move || -> Result<(PassOutput, Option<Value>), DataError> {
-            let mut output = run_pass(frame, &context, Some(&target), suite.as_ref().map(|s| (s, &references)))?;
-            let validation = match (output.suite.take(), &suite) {
-                (Some(compiled), Some(suite)) => {
-                    let medians = exact_medians(&target, &suite.needs_median())?;
-                    Some(compiled.finish(&output.profile, &medians, now))
-                }
-                _ => None,
-            };
-            Ok((output, validation))
-        })
-        .await
-        .map_err(blocking_error)??;
+        let (output, validation) =
+            tokio::task::spawn_blocking(move || -> Result<(PassOutput, Option<Value>), DataError> {
+                let mut output = run_pass(frame, &context, Some(&target), suite.as_ref().map(|s| (s, &references)))?;
+                let validation = match (output.suite.take(), &suite) {
+                    (Some(compiled), Some(suite)) => {
+                        let medians = exact_medians(&target, &suite.needs_median())?;
+                        Some(compiled.finish(&output.profile, &medians, now))
+                    }
+                    _ => None,
+                };
+                Ok((output, validation))
+            })
+            .await
+            .map_err(blocking_error)??;
         Ok(Materialized { output, parquet, validation })
     }
 
@@ -211,8 +216,18 @@ impl DataService {
         };
         drop(local);
         let source = request.source.describe();
-        self.register(dataset, layer, materialized, source, None, Vec::new(), Vec::new(), request.description.clone(), principal)
-            .await
+        self.register(
+            dataset,
+            layer,
+            materialized,
+            source,
+            None,
+            Vec::new(),
+            Vec::new(),
+            request.description.clone(),
+            principal,
+        )
+        .await
     }
 
     /// Uploads and registers a materialised version, unless a failing `error` expectation or
@@ -242,16 +257,15 @@ impl DataService {
             Err(other) => return Err(other.into()),
         };
         if layer == Layer::Gold {
-            let mut pii: BTreeSet<String> = existing.as_ref().map(|d| d.pii_columns.iter().cloned().collect()).unwrap_or_default();
+            let mut pii: BTreeSet<String> =
+                existing.as_ref().map(|d| d.pii_columns.iter().cloned().collect()).unwrap_or_default();
             for input in &inputs {
                 if let Ok(found) = self.store.get_dataset(&input.dataset).await {
                     pii.extend(found.pii_columns);
                 }
             }
-            let unmasked: Vec<&String> = pii
-                .iter()
-                .filter(|c| output.schema.get(c.as_str()).is_some() && !masked_columns.contains(c))
-                .collect();
+            let unmasked: Vec<&String> =
+                pii.iter().filter(|c| output.schema.get(c.as_str()).is_some() && !masked_columns.contains(c)).collect();
             if !unmasked.is_empty() {
                 let names: Vec<&str> = unmasked.iter().map(|s| s.as_str()).collect();
                 return Err(DataError::invalid(format!(
@@ -303,7 +317,10 @@ impl DataService {
         let score = result.get("score").and_then(Value::as_f64).unwrap_or(0.0);
         let success = result.get("success").and_then(Value::as_bool).unwrap_or(false);
         let digest = result.get("suite_digest").and_then(Value::as_str).unwrap_or_default().to_string();
-        Ok(self.store.record_dataset_validation(&version.dataset, version.version, &digest, result, score, success).await?)
+        Ok(self
+            .store
+            .record_dataset_validation(&version.dataset, version.version, &digest, result, score, success)
+            .await?)
     }
 
     async fn upload(&self, key: &ArtifactKey, file: &Path) -> Result<(), DataError> {
@@ -403,7 +420,8 @@ impl DataService {
 
     /// Validates an existing version against a suite and records the result (the quality trend).
     pub async fn validate(&self, dataset: &str, version: Option<i64>, suite: &Value) -> Result<Value, DataError> {
-        let suite = suite_text(&Some(suite.clone()))?.ok_or_else(|| DataError::invalid("an expectation suite is needed"))?;
+        let suite =
+            suite_text(&Some(suite.clone()))?.ok_or_else(|| DataError::invalid("an expectation suite is needed"))?;
         let version = self.version(dataset, version).await?;
         let run = LineageRun::start(&self.store, &format!("validate.{dataset}"), &[version.version_ref()], "").await;
         let result = self.validate_inner(&version, suite).await;
@@ -439,7 +457,8 @@ impl DataService {
         let file = self.fetch_parquet(&version).await?;
         tokio::task::spawn_blocking(move || -> Result<Value, DataError> {
             let path = PlRefPath::try_from_path(&file)?;
-            let frame = LazyFrame::scan_parquet(path, ScanArgsParquet::default())?.slice(offset, limit as IdxSize).collect()?;
+            let frame =
+                LazyFrame::scan_parquet(path, ScanArgsParquet::default())?.slice(offset, limit as IdxSize).collect()?;
             let columns: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
             let mut rows = Vec::with_capacity(frame.height());
             for row in 0..frame.height() {

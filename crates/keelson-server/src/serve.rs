@@ -96,7 +96,11 @@ where
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
     let data_dir = std::path::Path::new(&config.data_dir);
     let or_default = |value: &str, default: &str| {
-        if value.is_empty() { data_dir.join(default) } else { std::path::PathBuf::from(value) }
+        if value.is_empty() {
+            data_dir.join(default)
+        } else {
+            std::path::PathBuf::from(value)
+        }
     };
     let data = keelson_data::DataService::new(
         store.clone(),

@@ -106,7 +106,13 @@ impl ColumnProfile {
                 high = high.max(value);
                 builder.add(value);
                 // -0.0 and 0.0 are one value; integers hash by value so 1 and 1.0 agree.
-                let bits = if value == 0.0 { 0 } else if exact_integers { value as i64 as u64 } else { value.to_bits() };
+                let bits = if value == 0.0 {
+                    0
+                } else if exact_integers {
+                    value as i64 as u64
+                } else {
+                    value.to_bits()
+                };
                 self.distinct.insert_hash(hash_u64(bits));
             };
             if array.validity().is_none_or(|v| v.unset_bits() == 0) {
@@ -248,7 +254,8 @@ fn histogram(sketch: &DdSketch, min: Option<f64>, max: Option<f64>) -> Value {
     let edges: Vec<f64> = (0..=HISTOGRAM_BINS).map(|i| low + width * i as f64).collect();
     let mut counts = vec![0u64; HISTOGRAM_BINS];
     for (value, count) in sketch.ascending() {
-        let bin = if width > 0.0 { ((value - low) / width).floor().clamp(0.0, (HISTOGRAM_BINS - 1) as f64) } else { 0.0 };
+        let bin =
+            if width > 0.0 { ((value - low) / width).floor().clamp(0.0, (HISTOGRAM_BINS - 1) as f64) } else { 0.0 };
         if let Some(slot) = counts.get_mut(bin as usize) {
             *slot += count;
         }

@@ -102,7 +102,10 @@ fn locate_csv(file: &LocalFile, engine_message: &str) -> Option<String> {
                 }
             }
             Some(expected) if fields.len() != expected => {
-                return Some(format!("line {number} has {} fields, expected {expected} (as the first row)", fields.len()));
+                return Some(format!(
+                    "line {number} has {} fields, expected {expected} (as the first row)",
+                    fields.len()
+                ));
             }
             _ => {}
         }

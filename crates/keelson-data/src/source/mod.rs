@@ -114,8 +114,12 @@ impl SourceSpec {
     /// What lineage and the version record say about the source (no credentials).
     pub fn describe(&self) -> serde_json::Value {
         match self {
-            SourceSpec::File { path, format, .. } => serde_json::json!({"kind": "file", "path": path, "format": format}),
-            SourceSpec::Artifact { key, format, .. } => serde_json::json!({"kind": "artifact", "key": key, "format": format}),
+            SourceSpec::File { path, format, .. } => {
+                serde_json::json!({"kind": "file", "path": path, "format": format})
+            }
+            SourceSpec::Artifact { key, format, .. } => {
+                serde_json::json!({"kind": "artifact", "key": key, "format": format})
+            }
             SourceSpec::Http { url, format, .. } => serde_json::json!({"kind": "http", "url": url, "format": format}),
             SourceSpec::Postgres { url, query, .. } => {
                 serde_json::json!({"kind": "postgres", "url": redact_password(url), "query": query})
@@ -159,9 +163,9 @@ pub fn resolve_below(root: &Path, relative: &str) -> Result<PathBuf, DataError> 
         return Err(DataError::invalid(format!("source path `{relative}` may not contain `..` or a root")));
     }
     let joined = root.join(candidate);
-    let canonical_root = root.canonicalize().map_err(|e| {
-        DataError::invalid(format!("the import root `{}` is not readable: {e}", root.display()))
-    })?;
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| DataError::invalid(format!("the import root `{}` is not readable: {e}", root.display())))?;
     let canonical = joined
         .canonicalize()
         .map_err(|_| DataError::invalid(format!("source file `{relative}` does not exist below the import root")))?;
@@ -275,7 +279,9 @@ pub fn scan(file: &LocalFile) -> Result<LazyFrame, DataError> {
                 "utf8" | "utf-8" => CsvEncoding::Utf8,
                 "utf8-lossy" | "utf-8-lossy" => CsvEncoding::LossyUtf8,
                 other => {
-                    return Err(DataError::invalid(format!("csv encoding `{other}` is not supported; use utf8 or utf8-lossy")))
+                    return Err(DataError::invalid(format!(
+                        "csv encoding `{other}` is not supported; use utf8 or utf8-lossy"
+                    )))
                 }
             };
             let quote = options.quote_char.as_deref().map(|q| single_byte(q, "quote_char")).transpose()?;

@@ -5,7 +5,7 @@ use crate::error::DataError;
 use futures::StreamExt;
 use polars::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgRow};
-use sqlx::{ConnectOptions, Column, Row, TypeInfo};
+use sqlx::{Column, ConnectOptions, Row, TypeInfo};
 use std::path::Path;
 
 /// The engine type a PostgreSQL type becomes.
@@ -27,7 +27,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn to_frame(&mut self) -> Result<DataFrame, DataError> {
+    fn take_frame(&mut self) -> Result<DataFrame, DataError> {
         let mut columns = Vec::with_capacity(self.names.len());
         for ((name, dtype), values) in self.names.iter().zip(&self.types).zip(self.values.iter_mut()) {
             let text = Series::new(name.as_str().into(), std::mem::take(values));
@@ -55,10 +55,11 @@ impl Batch {
 }
 
 pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) -> Result<(), DataError> {
-    let options: PgConnectOptions =
-        url.parse().map_err(|e| DataError::invalid(format!("postgres source url: {e}")))?;
-    let mut connection =
-        options.connect().await.map_err(|e| DataError::invalid(format!("could not connect to the postgres source: {e}")))?;
+    let options: PgConnectOptions = url.parse().map_err(|e| DataError::invalid(format!("postgres source url: {e}")))?;
+    let mut connection = options
+        .connect()
+        .await
+        .map_err(|e| DataError::invalid(format!("could not connect to the postgres source: {e}")))?;
     let mut rows = sqlx::raw_sql(query).fetch(&mut connection);
     let mut batch: Option<Batch> = None;
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>> = None;
@@ -77,7 +78,7 @@ pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) ->
             values.push(value);
         }
         if current.values.first().map_or(0, Vec::len) >= batch_rows {
-            let frame = current.to_frame()?;
+            let frame = current.take_frame()?;
             write_frame(&mut writer, target, &frame)?;
             wrote_any = true;
         }
@@ -85,7 +86,7 @@ pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) ->
     drop(rows);
     if let Some(mut current) = batch {
         if current.values.first().is_some_and(|v| !v.is_empty()) || !wrote_any {
-            let frame = current.to_frame()?;
+            let frame = current.take_frame()?;
             write_frame(&mut writer, target, &frame)?;
         }
     }
