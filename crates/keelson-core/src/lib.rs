@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod lineage;
 pub mod promotion;
 pub mod registry;
 pub mod search;
