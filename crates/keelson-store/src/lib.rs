@@ -9,6 +9,7 @@ mod backend;
 pub mod catalog;
 mod error;
 pub mod jobs;
+pub mod lineage;
 mod migrations;
 pub mod registry;
 pub mod serving;
