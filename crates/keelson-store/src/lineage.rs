@@ -6,8 +6,8 @@ use crate::backend::Store;
 use crate::error::StoreError;
 use crate::registry::DELETED_STAGE;
 use keelson_core::lineage::{
-    dataset_node_id, job_node_id, validate_depth, Dataset, EventType, Facets, InputDataset, Job, LineageDirection,
-    LineageEdge, LineageEvent, LineageNode, OutputDataset, RunEvent,
+    job_node_id, validate_depth, Dataset, EventType, Facets, InputDataset, Job, LineageDirection, LineageEdge,
+    LineageEvent, LineageNode, OutputDataset, RunEvent,
 };
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
