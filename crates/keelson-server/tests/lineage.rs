@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use keelson_artifacts::ArtifactStore;
-use keelson_core::auth::Permission;
+use keelson_core::auth::{Permission, ResourceKind};
 use keelson_core::jobs::RetryPolicy;
 use keelson_server::auth::{AnonymousAuthenticator, AuthContext, LoopbackOnlyPolicy, RouteSpec};
 use keelson_server::metrics::HttpMetrics;
@@ -96,6 +96,11 @@ const RUN_ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 #[tokio::test]
 async fn ingests_events_and_answers_the_graph() {
     let app = app_with(true, 1 << 20).await;
+    let permission = |method: Method| {
+        app.routes.iter().find(|r| r.path == "/api/v1/lineage" && r.method == method).map(|r| r.permission)
+    };
+    assert_eq!(permission(Method::POST), Some(Permission::write(ResourceKind::Datasets)));
+    assert_eq!(permission(Method::GET), Some(Permission::read(ResourceKind::Datasets)));
     for (event_type, time) in [("START", "2024-05-01T12:00:00Z"), ("COMPLETE", "2024-05-01T12:05:00.5+00:00")] {
         let (status, body, _) =
             call(&app, Method::POST, "/api/v1/lineage", Some(run_event(event_type, RUN_ID, time))).await;
