@@ -23,7 +23,7 @@ pub const KEELSON_PRODUCER: &str = "https://github.com/keelson/keelson";
 pub const MAX_LINEAGE_DEPTH: u32 = 100;
 
 const SCHEMA_FACET_URL: &str =
-    "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet";
+    "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet";
 const COLUMN_LINEAGE_FACET_URL: &str =
     "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet";
 const DATA_QUALITY_METRICS_FACET_URL: &str = "https://openlineage.io/spec/facets/1-0-2/DataQualityMetricsInputDatasetFacet.json#/$defs/DataQualityMetricsInputDatasetFacet";
@@ -556,7 +556,7 @@ pub struct Assertion {
     pub column: Option<String>,
 }
 
-/// `schema` dataset facet (SchemaDatasetFacet 1-1-1).
+/// `schema` dataset facet (SchemaDatasetFacet 1-2-0, as openlineage-python 1.54 writes it).
 pub fn schema_facet(producer: &str, fields: &[SchemaField]) -> Value {
     facet(producer, SCHEMA_FACET_URL, json!({ "fields": fields }))
 }
