@@ -1,6 +1,7 @@
 //! SQL for lineage: OpenLineage events as received, run states, the graph they describe, and
 //! Keelson's own links joined into it when read (a dataset an MLflow run logged as input → the
-//! run → the model versions registered from it → the deployments serving them).
+//! run → the model versions registered from it → the deployments serving them; an OpenLineage
+//! job → the MLflow run whose id its runId is).
 
 use crate::backend::Store;
 use crate::error::StoreError;
@@ -401,8 +402,23 @@ impl Store {
         if node_type == "dataset" {
             data["inputFacets"] = facets_value(&row, "input_facets")?;
             data["outputFacets"] = facets_value(&row, "output_facets")?;
-        } else if let Some(run_id) = row.try_get::<Option<String>, _>("latest_run_id")? {
-            data["latestRun"] = self.lineage_run(&run_id).await?;
+        } else {
+            if let Some(run_id) = row.try_get::<Option<String>, _>("latest_run_id")? {
+                data["latestRun"] = self.lineage_run(&run_id).await?;
+            }
+            // A run of the job whose runId is an MLflow run's id (a training step that reports
+            // to both) is that run: the job is upstream of it.
+            let runs = sqlx::query(
+                "SELECT r.run_uuid FROM lineage_runs l JOIN runs r ON r.run_uuid = REPLACE(l.run_id, '-', '') \
+                 WHERE l.job_namespace = $1 AND l.job_name = $2 AND r.lifecycle_stage = 'active'",
+            )
+            .bind(row.try_get::<String, _>("namespace")?)
+            .bind(row.try_get::<String, _>("name")?)
+            .fetch_all(&self.reader)
+            .await?;
+            for run in runs {
+                node.out_edges.insert(edge(id, format!("run:{}", run.try_get::<String, _>("run_uuid")?)));
+            }
         }
         node.data = Some(data);
         let rows = sqlx::query("SELECT origin, destination FROM lineage_edges WHERE origin = $1 OR destination = $1")
@@ -490,6 +506,17 @@ impl Store {
             "startTime": row.try_get::<i64, _>("start_time")?,
             "endTime": row.try_get::<Option<i64>, _>("end_time")?,
         }));
+        if let Ok(uuid) = uuid::Uuid::parse_str(run_id) {
+            let jobs = sqlx::query("SELECT job_namespace, job_name FROM lineage_runs WHERE run_id = $1")
+                .bind(uuid.hyphenated().to_string())
+                .fetch_all(&self.reader)
+                .await?;
+            for job in jobs {
+                let job =
+                    job_node_id(&job.try_get::<String, _>("job_namespace")?, &job.try_get::<String, _>("job_name")?);
+                node.in_edges.insert(edge(job, &id));
+            }
+        }
         let inputs = sqlx::query(
             "SELECT d.name, d.source FROM datasets d JOIN run_dataset_inputs i ON i.dataset_uuid = d.dataset_uuid \
              WHERE i.run_uuid = $1",

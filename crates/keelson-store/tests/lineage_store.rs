@@ -188,9 +188,40 @@ async fn joins_keelson_runs_models_and_deployments(db: TestDb) {
     assert!(ids(&down).contains(&"deployment:prod:blue"), "{:?}", ids(&down));
 }
 
+async fn an_openlineage_run_with_an_mlflow_run_id_is_that_run(db: TestDb) {
+    let store = &db.store;
+    let run_id = Uuid::new_v4();
+    let seed = [
+        "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES ('e', 'file:///a', 1, 1)"
+            .to_string(),
+        format!(
+            "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, artifact_uri) \
+             SELECT '{}', experiment_id, 'train', 'u', 'FINISHED', 10, 'file:///a/r' FROM experiments WHERE name = 'e'",
+            run_id.simple()
+        ),
+        "INSERT INTO registered_models (name, creation_time, last_updated_time) VALUES ('churn', 1, 1)".to_string(),
+        format!(
+            "INSERT INTO model_versions (name, version, creation_time, last_updated_time, source, run_id) \
+             VALUES ('churn', 1, 20, 20, 'models:/m', '{}')",
+            run_id.simple()
+        ),
+    ];
+    for sql in seed {
+        store.execute_for_tests(&sql).await.unwrap();
+    }
+    store.record_lineage_event(&event(EventType::Complete, run_id, 5, "train", &["features"], &[])).await.unwrap();
+    let up = store.lineage_graph("model:churn:1", 20, LineageDirection::Upstream).await.unwrap();
+    let run = format!("run:{}", run_id.simple());
+    assert_eq!(ids(&up), vec!["dataset:keelson:features", "job:etl:train", "model:churn:1", run.as_str()]);
+    assert_eq!(node(&up, &run).in_edges[0].origin, "job:etl:train");
+    let down = store.lineage_graph("dataset:keelson:features", 20, LineageDirection::Downstream).await.unwrap();
+    assert_eq!(ids(&down), vec!["dataset:keelson:features", "job:etl:train", "model:churn:1", run.as_str()]);
+}
+
 both_backends!(
     records_runs_nodes_and_edges,
     facets_are_additive_and_the_newest_wins,
     walks_by_direction_and_depth,
     joins_keelson_runs_models_and_deployments,
+    an_openlineage_run_with_an_mlflow_run_id_is_that_run,
 );

@@ -1,6 +1,7 @@
--- OpenLineage (spec 2-0-2): every event as received, the state of each run, and the graph the
--- events describe. Nodes are named `dataset:<namespace>:<name>` and `job:<namespace>:<name>`;
--- an edge runs from origin (upstream) to destination: input dataset -> job -> output dataset.
+-- OpenLineage (spec 2-0-2): every event (payload: the event as parsed, facets verbatim), the state
+-- of each run, and the graph the events describe. Nodes are named `dataset:<namespace>:<name>`
+-- and `job:<namespace>:<name>`; an edge runs from origin (upstream) to destination: input
+-- dataset -> job -> output dataset.
 CREATE TABLE lineage_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_kind TEXT NOT NULL CHECK (event_kind IN ('run', 'job', 'dataset')),
