@@ -53,6 +53,38 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// Online endpoints on a running server: deployments, traffic, rollback, canary rollouts.
     Endpoint(EndpointArgs),
+    /// The lineage graph on a running server (OpenLineage events and Keelson's own links).
+    Lineage(LineageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// Server URL.
+    #[arg(long, env = "KEELSON_SERVER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (sent as a bearer token).
+    #[arg(long, env = "KEELSON_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: LineageCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LineageCommand {
+    /// The graph around a node, as JSON: `dataset:<namespace>:<name>`, `job:<namespace>:<name>`,
+    /// `run:<id>`, `model:<name>:<version>` or `deployment:<endpoint>:<deployment>`.
+    Show {
+        node_id: String,
+        /// Follow edges upstream only (what the node came from).
+        #[arg(long, conflicts_with = "downstream")]
+        upstream: bool,
+        /// Follow edges downstream only (what was made from the node).
+        #[arg(long)]
+        downstream: bool,
+        /// How many edges to follow (at most 100).
+        #[arg(long, default_value_t = 20)]
+        depth: u32,
+    },
 }
 
 #[derive(Debug, Args)]

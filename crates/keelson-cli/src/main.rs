@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod endpoint;
+mod lineage;
 mod logging;
 mod model;
 mod package;

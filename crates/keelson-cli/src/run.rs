@@ -17,6 +17,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Model(args) => return crate::model::run(args).await,
         Command::Catalog(args) => return crate::model::run_catalog(args).await,
         Command::Endpoint(args) => return crate::endpoint::run(args).await,
+        Command::Lineage(args) => return crate::lineage::run(args).await,
         command => Cli { global: cli.global, command },
     };
     let flags = match &cli.command {
@@ -26,7 +27,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
         }
         Command::Config { .. } => Vec::new(),
-        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) => Vec::new(),
+        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) => Vec::new(),
     };
     let config = match load_config(&cli.global, &flags) {
         Ok(config) => config,
@@ -42,7 +43,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
-        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) => {
+        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) => {
             unreachable!("handled before configuration is loaded")
         }
     };

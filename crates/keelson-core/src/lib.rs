@@ -8,6 +8,7 @@ pub mod config;
 pub mod datasets;
 pub mod error;
 pub mod jobs;
+pub mod lineage;
 pub mod promotion;
 pub mod registry;
 pub mod search;

@@ -193,6 +193,17 @@ fn error_facet(message: &str) -> Value {
     json!({"errorMessage": facet("ErrorMessageRunFacet", json!({"message": message, "programmingLanguage": "rust"}))})
 }
 
-async fn record(_store: &Store, event: Value) {
-    tracing::debug!(event = %event, "lineage event");
+/// Lineage is an audit record, not part of the work: a failure to record it is logged loudly but
+/// never fails (or undoes) the ingest it describes.
+async fn record(store: &Store, event: Value) {
+    let parsed = match keelson_core::lineage::parse_lineage_event(&event) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::error!(%error, "keelson-data built an invalid lineage event");
+            return;
+        }
+    };
+    if let Err(error) = store.record_lineage_event(&parsed).await {
+        tracing::error!(%error, "could not record a lineage event");
+    }
 }

@@ -256,29 +256,37 @@ impl DataService {
             Err(keelson_store::StoreError::NotFound(_)) => None,
             Err(other) => return Err(other.into()),
         };
-        if layer == Layer::Gold {
-            let mut pii: BTreeSet<String> =
-                existing.as_ref().map(|d| d.pii_columns.iter().cloned().collect()).unwrap_or_default();
-            for input in &inputs {
-                if let Ok(found) = self.store.get_dataset(&input.dataset).await {
-                    pii.extend(found.pii_columns);
-                }
+        // PII tags follow the data: a column tagged on an input stays tagged on the output until
+        // a recipe masks it, so the gold rule holds however many layers lie between.
+        let own_pii: BTreeSet<String> =
+            existing.as_ref().map(|d| d.pii_columns.iter().cloned().collect()).unwrap_or_default();
+        let mut pii = own_pii.clone();
+        for input in &inputs {
+            if let Ok(found) = self.store.get_dataset(&input.dataset).await {
+                pii.extend(found.pii_columns);
             }
-            let unmasked: Vec<&String> =
-                pii.iter().filter(|c| output.schema.get(c.as_str()).is_some() && !masked_columns.contains(c)).collect();
-            if !unmasked.is_empty() {
-                let names: Vec<&str> = unmasked.iter().map(|s| s.as_str()).collect();
-                return Err(DataError::invalid(format!(
-                    "dataset version refused: PII-tagged column(s) {} may not enter gold unmasked; add a `mask` step",
-                    names.join(", ")
-                )));
-            }
+        }
+        let unmasked: Vec<String> = pii
+            .into_iter()
+            .filter(|c| output.schema.get(c.as_str()).is_some() && !masked_columns.contains(c))
+            .collect();
+        if layer == Layer::Gold && !unmasked.is_empty() {
+            return Err(DataError::invalid(format!(
+                "dataset version refused: PII-tagged column(s) {} may not enter gold unmasked; add a `mask` step",
+                unmasked.join(", ")
+            )));
         }
         if existing.is_none() {
             match self.store.create_dataset(dataset, description.as_deref(), &BTreeMap::new(), &[]).await {
                 Ok(_) | Err(keelson_store::StoreError::AlreadyExists(_)) => {}
                 Err(other) => return Err(other.into()),
             }
+        }
+        if unmasked.iter().any(|c| !own_pii.contains(c)) {
+            let tagged: Vec<String> = own_pii.iter().cloned().chain(unmasked.iter().cloned()).collect();
+            let tagged = keelson_core::datasets::validate_column_list(&tagged)
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+            self.store.update_dataset(dataset, None, None, Some(tagged)).await?;
         }
         let hex = output.digest.trim_start_matches("sha256:").to_string();
         let key = ArtifactKey::parse(&format!("datasets/{dataset}/{hex}.parquet"))?;

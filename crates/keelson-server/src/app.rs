@@ -68,6 +68,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::datasets::routes(state.clone()))
         .merge(routes::endpoints::routes(state.clone()))
         .merge(routes::inference::routes(state.clone()))
+        .merge(routes::lineage::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod datasets;
 mod error;
 pub mod jobs;
+pub mod lineage;
 mod migrations;
 pub mod registry;
 pub mod serving;
