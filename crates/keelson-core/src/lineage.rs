@@ -385,30 +385,34 @@ fn parse_list(value: Option<&Value>, path: &str) -> Result<Vec<Value>, LineageEr
     }
 }
 
-fn parse_inputs(value: Option<&Value>) -> Result<Vec<InputDataset>, LineageError> {
-    parse_list(value, "inputs")?
+/// `inputs` or `outputs`: datasets, each with its extra facets under `facets_key`.
+fn parse_dataset_list<T>(
+    value: Option<&Value>,
+    list: &str,
+    facets_key: &str,
+    make: impl Fn(Dataset, Facets) -> T,
+) -> Result<Vec<T>, LineageError> {
+    parse_list(value, list)?
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            let path = format!("inputs[{index}]");
+            let path = format!("{list}[{index}]");
             let dataset = parse_dataset(Some(item), &path)?;
-            let input_facets = parse_facets(parse_object(Some(item), &path)?, "inputFacets", &path)?;
-            Ok(InputDataset { dataset, input_facets })
+            let facets = parse_facets(parse_object(Some(item), &path)?, facets_key, &path)?;
+            Ok(make(dataset, facets))
         })
         .collect()
 }
 
+fn parse_inputs(value: Option<&Value>) -> Result<Vec<InputDataset>, LineageError> {
+    parse_dataset_list(value, "inputs", "inputFacets", |dataset, input_facets| InputDataset { dataset, input_facets })
+}
+
 fn parse_outputs(value: Option<&Value>) -> Result<Vec<OutputDataset>, LineageError> {
-    parse_list(value, "outputs")?
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let path = format!("outputs[{index}]");
-            let dataset = parse_dataset(Some(item), &path)?;
-            let output_facets = parse_facets(parse_object(Some(item), &path)?, "outputFacets", &path)?;
-            Ok(OutputDataset { dataset, output_facets })
-        })
-        .collect()
+    parse_dataset_list(value, "outputs", "outputFacets", |dataset, output_facets| OutputDataset {
+        dataset,
+        output_facets,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

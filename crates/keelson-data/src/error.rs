@@ -48,12 +48,9 @@ impl HasErrorKind for DataError {
         match self {
             DataError::Invalid(_) | DataError::Refused { .. } => ErrorKind::InvalidArgument,
             DataError::NotFound(_) => ErrorKind::NotFound,
-            // The engine's errors here come from what users hand it (their files, steps and
-            // expressions); a file it cannot reach is the one exception.
-            DataError::Engine { source, .. } => match source {
-                PolarsError::IO { .. } => ErrorKind::InvalidArgument,
-                _ => ErrorKind::InvalidArgument,
-            },
+            // The engine only ever sees what users hand it (their files, steps and expressions,
+            // after the source was resolved), so what it refuses is theirs to fix.
+            DataError::Engine { .. } => ErrorKind::InvalidArgument,
             DataError::Store(error) => error.kind(),
             DataError::Artifact(error) => error.kind(),
             DataError::Io(_) | DataError::Internal(_) => ErrorKind::Internal,

@@ -207,6 +207,8 @@ impl CompiledSuite {
             column_exists(schema, index, check)?;
             let dtype = check.column().and_then(|c| schema.get(c)).cloned().unwrap_or(DataType::Null);
             let mut unique_seen = None;
+            let refuse =
+                |message: String| DataError::invalid(format!("expectation {index} ({}): {message}", check.type_name()));
             let failing = match check {
                 Check::NotNull { column } => Some(col(column.as_str()).is_null()),
                 Check::Unique { .. } => {
@@ -215,15 +217,10 @@ impl CompiledSuite {
                 }
                 Check::Between { column, min, max } => {
                     if min.is_none() && max.is_none() {
-                        return Err(DataError::invalid(format!(
-                            "expectation {index} (between): give min, max or both"
-                        )));
+                        return Err(refuse("give min, max or both".into()));
                     }
                     if !dtype.is_primitive_numeric() {
-                        return Err(DataError::invalid(format!(
-                            "expectation {index} (between): column `{column}` is {}, not numeric",
-                            dtype_name(&dtype)
-                        )));
+                        return Err(refuse(format!("column `{column}` is {}, not numeric", dtype_name(&dtype))));
                     }
                     let value = col(column.as_str()).cast(DataType::Float64);
                     let mut failing = lit(false);
@@ -236,30 +233,19 @@ impl CompiledSuite {
                     Some(failing.fill_null(lit(false)))
                 }
                 Check::InSet { column, values } => {
-                    let allowed = json_to_literal(values, &dtype).map_err(|e| {
-                        DataError::invalid(format!(
-                            "expectation {index} (in_set): values do not fit column `{column}`: {e}"
-                        ))
-                    })?;
-                    Some(
-                        col(column.as_str())
-                            .is_in(lit(allowed).implode(false), false)
-                            .not()
-                            .and(col(column.as_str()).is_not_null()),
-                    )
+                    let allowed = json_to_literal(values, &dtype)
+                        .map_err(|e| refuse(format!("values do not fit column `{column}`: {e}")))?;
+                    Some(not_in(column, allowed))
                 }
                 Check::Regex { column, pattern } => {
                     regex_syntax_ok(index, pattern)?;
                     if !matches!(dtype, DataType::String) {
-                        return Err(DataError::invalid(format!(
-                            "expectation {index} (regex): column `{column}` is {}, not string",
-                            dtype_name(&dtype)
-                        )));
+                        return Err(refuse(format!("column `{column}` is {}, not string", dtype_name(&dtype))));
                     }
                     Some(col(column.as_str()).str().contains(lit(pattern.as_str()), true).not().fill_null(lit(false)))
                 }
                 Check::Type { dtype: wanted, .. } => {
-                    parse_dtype(wanted).map_err(|e| DataError::invalid(format!("expectation {index} (type): {e}")))?;
+                    parse_dtype(wanted).map_err(|e| refuse(format!("{e}")))?;
                     None
                 }
                 Check::ReferentialIntegrity { column, dataset, version, to_column } => {
@@ -267,17 +253,10 @@ impl CompiledSuite {
                     let allowed = references.get(&key).ok_or_else(|| {
                         DataError::Internal(format!("reference values of {dataset}.{to_column} were not loaded"))
                     })?;
-                    let allowed = allowed.cast(&dtype).map_err(|e| {
-                        DataError::invalid(format!(
-                            "expectation {index} (referential_integrity): `{dataset}.{to_column}` cannot compare with `{column}`: {e}"
-                        ))
-                    })?;
-                    Some(
-                        col(column.as_str())
-                            .is_in(lit(allowed).implode(false), false)
-                            .not()
-                            .and(col(column.as_str()).is_not_null()),
-                    )
+                    let allowed = allowed
+                        .cast(&dtype)
+                        .map_err(|e| refuse(format!("`{dataset}.{to_column}` cannot compare with `{column}`: {e}")))?;
+                    Some(not_in(column, allowed))
                 }
                 _ => None,
             };
@@ -365,6 +344,11 @@ impl CompiledSuite {
             "blocking_failures": blocking, "results": results, "suite_digest": suite_digest,
         })
     }
+}
+
+/// True on a non-null value that is not among `allowed`.
+fn not_in(column: &str, allowed: Series) -> Expr {
+    col(column).is_in(lit(allowed).implode(false), false).not().and(col(column).is_not_null())
 }
 
 fn regex_syntax_ok(index: usize, pattern: &str) -> Result<(), DataError> {

@@ -1,19 +1,23 @@
-//! OpenLineage RunEvents for what keelson-data does (OpenLineage spec 2-0-2): START when an
-//! ingest, recipe or validation begins, COMPLETE or FAIL when it ends. They are recorded through
-//! the same store path as events other tools POST to `/api/v1/lineage`.
+//! OpenLineage RunEvents for what keelson-data does: START when an ingest, recipe or validation
+//! begins, COMPLETE or FAIL when it ends. Built with keelson-core's OpenLineage builders and
+//! recorded through the same store path as events other tools POST to `/api/v1/lineage`.
 
 use crate::error::DataError;
-use keelson_core::datasets::VersionRef;
+use keelson_core::datasets::{DatasetVersion, VersionRef};
+use keelson_core::lineage::{
+    data_quality_assertions_facet, data_quality_metrics_facet, Assertion, ColumnMetrics, DataQualityMetrics, Dataset,
+    EventType, InputDataset, InputField, RunEvent, SchemaField, KEELSON_PRODUCER,
+};
 use keelson_store::Store;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
-pub const PRODUCER: &str = "https://github.com/keelson/keelson";
+/// The namespace of Keelson's jobs and datasets.
 pub const NAMESPACE: &str = "keelson";
-const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 
 /// How a run ended, with what the COMPLETE event reports about its output.
 pub enum RunOutcome {
-    Completed { output: Box<keelson_core::datasets::DatasetVersion>, validation: Option<Value> },
+    Completed { output: Box<DatasetVersion>, validation: Option<Value> },
     Failed(String),
 }
 
@@ -29,181 +33,201 @@ impl From<&Result<crate::Registered, DataError>> for RunOutcome {
     }
 }
 
+/// A version a run reads, with its columns (the candidates of column lineage).
+pub struct RunInput {
+    pub version: VersionRef,
+    pub columns: BTreeSet<String>,
+}
+
+impl RunInput {
+    pub fn of(version: &DatasetVersion) -> RunInput {
+        let columns = version
+            .schema
+            .as_array()
+            .map(|fields| fields.iter().filter_map(|f| f.get("name")?.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        RunInput { version: version.version_ref(), columns }
+    }
+}
+
 /// One run of one job, between its START and its end event.
 pub struct LineageRun {
-    run_id: String,
+    run_id: uuid::Uuid,
     job: String,
-    inputs: Vec<VersionRef>,
-    output: String,
+    inputs: Vec<RunInput>,
+    output: Option<String>,
+    /// Output column → the input column it was renamed from.
+    renames: BTreeMap<String, String>,
 }
 
-fn dataset_node(name: &str, facets: Value) -> Value {
-    json!({"namespace": NAMESPACE, "name": name, "facets": facets})
-}
-
-fn facet(name: &str, body: Value) -> Value {
-    let mut body = body;
-    if let Value::Object(map) = &mut body {
-        map.insert("_producer".into(), json!(PRODUCER));
-        map.insert(
-            "_schemaURL".into(),
-            json!(format!("https://openlineage.io/spec/facets/1-0-1/{name}.json#/$defs/{name}")),
+fn quality_metrics(profile: &Value) -> DataQualityMetrics {
+    let mut metrics =
+        DataQualityMetrics { row_count: profile.get("row_count").and_then(Value::as_i64), ..Default::default() };
+    for (name, column) in profile.get("columns").and_then(Value::as_object).into_iter().flatten() {
+        let number = |key: &str| column.get(key).and_then(Value::as_f64);
+        let quantiles = column
+            .get("quantiles")
+            .and_then(Value::as_object)
+            .map(|q| q.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect())
+            .unwrap_or_default();
+        metrics.column_metrics.insert(
+            name.clone(),
+            ColumnMetrics {
+                null_count: column.get("null_count").and_then(Value::as_i64),
+                distinct_count: column.get("distinct_estimate").and_then(Value::as_i64),
+                count: number("count"),
+                min: number("min"),
+                max: number("max"),
+                quantiles,
+                ..Default::default()
+            },
         );
     }
-    body
+    metrics
 }
 
-/// The `schema` and `columnLineage` facets of a version, and its version facet.
-pub fn output_facets(version: &keelson_core::datasets::DatasetVersion, inputs: &[VersionRef]) -> Value {
-    let fields: Vec<Value> = version
-        .schema
-        .as_array()
-        .map(|columns| columns.iter().map(|c| json!({"name": c.get("name"), "type": c.get("dtype")})).collect())
-        .unwrap_or_default();
-    let mut column_lineage = serde_json::Map::new();
-    for field in &fields {
-        let Some(name) = field.get("name").and_then(Value::as_str) else { continue };
-        let sources: Vec<Value> =
-            inputs.iter().map(|input| json!({"namespace": NAMESPACE, "name": input.dataset, "field": name})).collect();
-        if !sources.is_empty() {
-            column_lineage.insert(name.to_string(), json!({"inputFields": sources}));
-        }
-    }
-    json!({
-        "schema": facet("SchemaDatasetFacet", json!({"fields": fields})),
-        "version": facet("DatasetVersionDatasetFacet", json!({"datasetVersion": version.version.to_string()})),
-        "columnLineage": facet("ColumnLineageDatasetFacet", json!({"fields": column_lineage})),
-    })
-}
-
-/// `dataQualityMetrics` and `dataQualityAssertions` input facets from a validation result.
-pub fn quality_facets(profile: &Value, validation: Option<&Value>) -> Value {
-    let mut metrics = serde_json::Map::new();
-    if let Some(columns) = profile.get("columns").and_then(Value::as_object) {
-        for (name, column) in columns {
-            metrics.insert(
-                name.clone(),
-                json!({
-                    "nullCount": column.get("null_count"), "distinctCount": column.get("distinct_estimate"),
-                    "min": column.get("min").filter(|v| v.is_number()), "max": column.get("max").filter(|v| v.is_number()),
-                }),
-            );
-        }
-    }
-    let mut facets = serde_json::Map::new();
-    facets.insert(
-        "dataQualityMetrics".into(),
-        facet(
-            "DataQualityMetricsInputDatasetFacet",
-            json!({"rowCount": profile.get("row_count"), "columnMetrics": metrics}),
-        ),
-    );
-    if let Some(results) = validation.and_then(|v| v.get("results")).and_then(Value::as_array) {
-        let assertions: Vec<Value> = results
-            .iter()
-            .map(|r| json!({"assertion": r.get("type"), "success": r.get("success"), "column": r.get("column")}))
-            .collect();
-        facets.insert(
-            "dataQualityAssertions".into(),
-            facet("DataQualityAssertionsDatasetFacet", json!({"assertions": assertions})),
-        );
-    }
-    Value::Object(facets)
+fn assertions(validation: &Value) -> Vec<Assertion> {
+    validation
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| Assertion {
+            assertion: r.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+            success: r.get("success").and_then(Value::as_bool).unwrap_or(false),
+            column: r.get("column").and_then(Value::as_str).map(str::to_string),
+        })
+        .collect()
 }
 
 impl LineageRun {
     /// Records the START event (a failure to record lineage is logged, never fails the work).
-    pub async fn start(store: &Store, job: &str, inputs: &[VersionRef], output: &str) -> LineageRun {
+    pub async fn start(
+        store: &Store,
+        job: &str,
+        inputs: Vec<RunInput>,
+        output: Option<&str>,
+        renames: BTreeMap<String, String>,
+    ) -> LineageRun {
         let run = LineageRun {
-            run_id: uuid::Uuid::now_v7().to_string(),
+            run_id: uuid::Uuid::now_v7(),
             job: job.to_string(),
-            inputs: inputs.to_vec(),
-            output: output.to_string(),
+            inputs,
+            output: output.map(str::to_string),
+            renames,
         };
-        let inputs: Vec<Value> = run.inputs.iter().map(|i| dataset_node(&i.dataset, json!({}))).collect();
-        let outputs: Vec<Value> =
-            if run.output.is_empty() { Vec::new() } else { vec![dataset_node(&run.output, json!({}))] };
-        record(store, run.event(store, "START", inputs, outputs, json!({}))).await;
+        let mut event = run.event(EventType::Start);
+        if let Some(output) = &run.output {
+            event = event.with_output(Dataset::new(NAMESPACE, output));
+        }
+        record(store, event).await;
         run
     }
 
-    fn event(
-        &self,
-        _store: &Store,
-        event_type: &str,
-        inputs: Vec<Value>,
-        outputs: Vec<Value>,
-        run_facets: Value,
-    ) -> Value {
-        json!({
-            "eventType": event_type,
-            "eventTime": keelson_core::time::format_rfc3339_ms(crate::service::now_ms()),
-            "run": {"runId": self.run_id, "facets": run_facets},
-            "job": {"namespace": NAMESPACE, "name": self.job, "facets": {}},
-            "inputs": inputs,
-            "outputs": outputs,
-            "producer": PRODUCER,
-            "schemaURL": SCHEMA_URL,
-        })
+    /// An event of this run with its inputs named.
+    fn event(&self, event_type: EventType) -> RunEvent {
+        self.inputs
+            .iter()
+            .fold(RunEvent::new(event_type, self.run_id, NAMESPACE, &self.job, KEELSON_PRODUCER), |event, input| {
+                event.with_input(Dataset::new(NAMESPACE, &input.version.dataset))
+            })
+    }
+
+    /// The output with `schema`, `version` and `columnLineage` facets (an output column comes
+    /// from the same-named, or renamed, column of every input that has it), and the quality of
+    /// the output when expectations ran on it.
+    fn output_dataset(&self, version: &DatasetVersion, validation: Option<&Value>) -> Dataset {
+        let columns: Vec<(String, String)> = version
+            .schema
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| Some((c.get("name")?.as_str()?.to_string(), c.get("dtype")?.as_str()?.to_string())))
+            .collect();
+        let fields: Vec<SchemaField> = columns.iter().map(|(name, dtype)| SchemaField::new(name, dtype)).collect();
+        let mut lineage = BTreeMap::new();
+        for (name, _) in &columns {
+            let source = self.renames.get(name).unwrap_or(name);
+            let from: Vec<InputField> = self
+                .inputs
+                .iter()
+                .filter(|input| input.columns.contains(source))
+                .map(|input| InputField {
+                    namespace: NAMESPACE.into(),
+                    name: input.version.dataset.clone(),
+                    field: source.clone(),
+                    transformations: Vec::new(),
+                })
+                .collect();
+            if !from.is_empty() {
+                lineage.insert(name.clone(), from);
+            }
+        }
+        let mut dataset = Dataset::new(NAMESPACE, &version.dataset)
+            .with_schema(KEELSON_PRODUCER, &fields)
+            .with_column_lineage(KEELSON_PRODUCER, &lineage)
+            .with_facet(
+                "version",
+                json!({"_producer": KEELSON_PRODUCER, "datasetVersion": version.version.to_string()}),
+            );
+        if let Some(validation) = validation {
+            // OpenLineage puts quality on inputs; expectations here ran on the output, so it
+            // carries them as dataset facets.
+            dataset = dataset
+                .with_facet(
+                    "dataQualityMetrics",
+                    data_quality_metrics_facet(KEELSON_PRODUCER, &quality_metrics(&version.profile)),
+                )
+                .with_facet(
+                    "dataQualityAssertions",
+                    data_quality_assertions_facet(KEELSON_PRODUCER, &assertions(validation)),
+                );
+        }
+        dataset
     }
 
     pub async fn finish(&self, store: &Store, outcome: RunOutcome) {
-        let inputs: Vec<Value> = self.inputs.iter().map(|i| dataset_node(&i.dataset, json!({}))).collect();
         let event = match outcome {
             RunOutcome::Completed { output, validation } => {
-                let mut facets = output_facets(&output, &self.inputs);
-                if let (Value::Object(map), Value::Object(quality)) =
-                    (&mut facets, quality_facets(&output.profile, validation.as_ref()))
-                {
-                    // Expectations ran on the output; OpenLineage keeps quality on inputs, so
-                    // the output carries them as dataset facets too.
-                    map.extend(quality);
-                }
-                self.event(store, "COMPLETE", inputs, vec![dataset_node(&self.output, facets)], json!({}))
+                self.event(EventType::Complete).with_output(self.output_dataset(&output, validation.as_ref()))
             }
-            RunOutcome::Failed(message) => self.event(store, "FAIL", inputs, Vec::new(), error_facet(&message)),
+            RunOutcome::Failed(message) => self.failed(&message),
         };
         record(store, event).await;
     }
 
     /// The end of a validation run: the validated version is the input, with quality facets.
-    pub async fn finish_validation(&self, store: &Store, result: &Result<Value, DataError>) {
+    pub async fn finish_validation(
+        &self,
+        store: &Store,
+        validated: &DatasetVersion,
+        result: &Result<Value, DataError>,
+    ) {
         let event = match result {
             Ok(validation) => {
-                let inputs: Vec<Value> = self
-                    .inputs
-                    .iter()
-                    .map(|i| {
-                        let mut node = dataset_node(&i.dataset, json!({}));
-                        if let Value::Object(map) = &mut node {
-                            map.insert("inputFacets".into(), quality_facets(&json!({}), Some(validation)));
-                        }
-                        node
-                    })
-                    .collect();
-                self.event(store, "COMPLETE", inputs, Vec::new(), json!({}))
+                let input = InputDataset::from(Dataset::new(NAMESPACE, &validated.dataset))
+                    .with_data_quality_metrics(KEELSON_PRODUCER, &quality_metrics(&validated.profile))
+                    .with_data_quality_assertions(KEELSON_PRODUCER, &assertions(validation));
+                RunEvent::new(EventType::Complete, self.run_id, NAMESPACE, &self.job, KEELSON_PRODUCER)
+                    .with_input(input)
             }
-            Err(error) => self.event(store, "FAIL", Vec::new(), Vec::new(), error_facet(&error.to_string())),
+            Err(error) => self.failed(&error.to_string()),
         };
         record(store, event).await;
     }
-}
 
-fn error_facet(message: &str) -> Value {
-    json!({"errorMessage": facet("ErrorMessageRunFacet", json!({"message": message, "programmingLanguage": "rust"}))})
+    fn failed(&self, message: &str) -> RunEvent {
+        self.event(EventType::Fail).with_run_facet(
+            "errorMessage",
+            json!({"_producer": KEELSON_PRODUCER, "message": message, "programmingLanguage": "rust"}),
+        )
+    }
 }
 
 /// Lineage is an audit record, not part of the work: a failure to record it is logged loudly but
-/// never fails (or undoes) the ingest it describes.
-async fn record(store: &Store, event: Value) {
-    let parsed = match keelson_core::lineage::parse_lineage_event(&event) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            tracing::error!(%error, "keelson-data built an invalid lineage event");
-            return;
-        }
-    };
-    if let Err(error) = store.record_lineage_event(&parsed).await {
+/// never fails (or undoes) the work it describes.
+async fn record(store: &Store, event: RunEvent) {
+    if let Err(error) = store.record_lineage_event(&event.into()).await {
         tracing::error!(%error, "could not record a lineage event");
     }
 }

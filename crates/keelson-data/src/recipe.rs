@@ -126,6 +126,21 @@ impl Recipe {
         self.input.as_deref().or_else(|| self.inputs.keys().next().map(String::as_str)).unwrap_or_default()
     }
 
+    /// Output column → the column it was renamed from, over all `rename` steps in order (for
+    /// column lineage; other columns keep their names).
+    pub fn renames(&self) -> BTreeMap<String, String> {
+        let mut renames: BTreeMap<String, String> = BTreeMap::new();
+        for step in &self.steps {
+            let Some(Value::Object(map)) = step.get("rename") else { continue };
+            for (old, new) in map {
+                let Some(new) = new.as_str() else { continue };
+                let origin = renames.remove(old).unwrap_or_else(|| old.clone());
+                renames.insert(new.to_string(), origin);
+            }
+        }
+        renames
+    }
+
     /// `sha256:` of the canonical JSON (keys sorted), so reformatting YAML keeps the digest.
     pub fn digest(&self) -> String {
         let canonical = serde_json::to_value(self).map(|v| v.to_string()).unwrap_or_default();
@@ -152,10 +167,7 @@ fn step_kind(index: usize, step: &Value) -> Result<(&str, &Value), DataError> {
 }
 
 /// Applies the steps; `inputs` holds every input's frame by alias (for joins and SQL).
-pub fn apply(
-    recipe: &Recipe,
-    inputs: &BTreeMap<String, LazyFrame>,
-) -> Result<(LazyFrame, BTreeMap<String, Vec<String>>), DataError> {
+pub fn apply(recipe: &Recipe, inputs: &BTreeMap<String, LazyFrame>) -> Result<LazyFrame, DataError> {
     let start = recipe.start();
     let mut frame = inputs
         .get(start)
@@ -173,24 +185,7 @@ pub fn apply(
         // Plan now, so an error names the step that caused it.
         frame.collect_schema().map_err(|e| DataError::engine(format!("recipe step {index} ({kind})"), e))?;
     }
-    let lineage = column_lineage(recipe);
-    Ok((frame, lineage))
-}
-
-/// Output column → input columns it derives from, for the steps whose mapping is plain
-/// (renames); other columns derive from the same-named input column.
-fn column_lineage(recipe: &Recipe) -> BTreeMap<String, Vec<String>> {
-    let mut renames = BTreeMap::new();
-    for step in &recipe.steps {
-        if let Some(Value::Object(map)) = step.get("rename") {
-            for (old, new) in map {
-                if let Some(new) = new.as_str() {
-                    renames.insert(new.to_string(), vec![old.clone()]);
-                }
-            }
-        }
-    }
-    renames
+    Ok(frame)
 }
 
 struct Step<'a> {
@@ -580,4 +575,29 @@ fn hash_column(column: &Column, salt: &str) -> PolarsResult<Column> {
         })
         .collect();
     Ok(hashed.with_name(column.name().clone()).into_series().into_column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_chain_and_unknown_steps_are_refused() {
+        let recipe = Recipe::parse(&Value::String(
+            "version: 1\nname: r\ninputs: {a: raw}\noutput: {dataset: out}\n\
+             steps:\n  - rename: {x: y}\n  - rename: {y: z, k: m}\n"
+                .into(),
+        ))
+        .unwrap();
+        let renames = recipe.renames();
+        assert_eq!(renames.get("z").map(String::as_str), Some("x"));
+        assert_eq!(renames.get("m").map(String::as_str), Some("k"));
+        assert!(!renames.contains_key("y"));
+        let unknown = serde_json::json!({"version": 1, "name": "r", "inputs": {"a": "raw"},
+            "output": {"dataset": "out"}, "steps": [{"explode": ["x"]}]});
+        let error = Recipe::parse(&unknown).unwrap_err().to_string();
+        assert!(error.contains("step 0") && error.contains("explode"), "{error}");
+        let version_two = serde_json::json!({"version": 2});
+        assert!(Recipe::parse(&version_two).unwrap_err().to_string().contains("version 2"));
+    }
 }

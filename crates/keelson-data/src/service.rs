@@ -5,10 +5,10 @@
 use crate::dtype::schema_json;
 use crate::error::DataError;
 use crate::expectations::{ReferenceValues, Suite};
-use crate::lineage::{LineageRun, RunOutcome};
+use crate::lineage::{LineageRun, RunInput, RunOutcome};
 use crate::pass::{exact_medians, run_pass, PassOutput};
 use crate::recipe::{apply, Recipe};
-use crate::source::{localize, postgres_to_parquet, scan, SourceSpec};
+use crate::source::{fetch_local, scan, SourceSpec};
 use keelson_artifacts::{ArtifactKey, ArtifactStore};
 use keelson_core::datasets::{validate_dataset_name, DatasetVersion, Layer, VersionRef};
 use keelson_store::datasets::NewDatasetVersion;
@@ -116,10 +116,10 @@ impl DataService {
         Ok(target)
     }
 
-    async fn load_references(&self, suite: &Option<Suite>) -> Result<(ReferenceValues, Vec<VersionRef>), DataError> {
+    /// The values each referential-integrity check of `suite` looks up.
+    async fn load_references(&self, suite: &Option<Suite>) -> Result<ReferenceValues, DataError> {
         let mut values = ReferenceValues::new();
-        let mut used = Vec::new();
-        let Some(suite) = suite else { return Ok((values, used)) };
+        let Some(suite) = suite else { return Ok(values) };
         for (dataset, version, column) in suite.references() {
             let resolved = self.version(&dataset, version).await.map_err(|e| match e {
                 DataError::Store(keelson_store::StoreError::NotFound(m)) => {
@@ -140,16 +140,16 @@ impl DataService {
             })
             .await
             .map_err(blocking_error)??;
-            used.push(resolved.version_ref());
             values.insert((dataset, version, column), series);
         }
-        Ok((values, used))
+        Ok(values)
     }
 
-    /// Streams `frame` to a scratch Parquet file with profile, digest and the suite's checks.
+    /// Plans the frame (`plan` reads file metadata, so it runs on the blocking thread too) and
+    /// streams it to a scratch Parquet file with profile, digest and the suite's checks.
     async fn materialize(
         &self,
-        frame: LazyFrame,
+        plan: impl FnOnce() -> Result<LazyFrame, DataError> + Send + 'static,
         context: String,
         suite: Option<Suite>,
         references: ReferenceValues,
@@ -159,6 +159,7 @@ impl DataService {
         let now = now_ms();
         let (output, validation) =
             tokio::task::spawn_blocking(move || -> Result<(PassOutput, Option<Value>), DataError> {
+                let frame = plan()?;
                 let mut output = run_pass(frame, &context, Some(&target), suite.as_ref().map(|s| (s, &references)))?;
                 let validation = match (output.suite.take(), &suite) {
                     (Some(compiled), Some(suite)) => {
@@ -184,7 +185,7 @@ impl DataService {
         let suite = suite_text(&request.expectations)?;
         let layer = request.layer.unwrap_or(Layer::Bronze);
         let job = format!("ingest.{dataset}");
-        let run = LineageRun::start(&self.store, &job, &[], dataset).await;
+        let run = LineageRun::start(&self.store, &job, Vec::new(), Some(dataset), BTreeMap::new()).await;
         let result = self.ingest_inner(dataset, &request, layer, suite, principal).await;
         run.finish(&self.store, RunOutcome::from(&result)).await;
         result
@@ -198,22 +199,17 @@ impl DataService {
         suite: Option<Suite>,
         principal: Option<&str>,
     ) -> Result<Registered, DataError> {
-        let (references, _) = self.load_references(&suite).await?;
-        let local = match postgres_to_parquet(&request.source, &self.settings.scratch_dir).await? {
-            Some(local) => local,
-            None => localize(&request.source, &self.settings.import_root, &self.artifacts, &self.settings.scratch_dir)
-                .await?
-                .ok_or_else(|| DataError::Internal("source could not be localised".into()))?,
-        };
-        let display = local.display.clone();
-        let frame = {
-            let local = &local;
-            scan(local)?
-        };
-        let materialized = match self.materialize(frame, display.clone(), suite, references).await {
-            Ok(m) => m,
-            Err(error) => return Err(crate::source::diagnose(&local, error)),
-        };
+        let references = self.load_references(&suite).await?;
+        let local = Arc::new(
+            fetch_local(&request.source, &self.settings.import_root, &self.artifacts, &self.settings.scratch_dir)
+                .await?,
+        );
+        let scanned = local.clone();
+        let materialized =
+            match self.materialize(move || scan(&scanned), local.display.clone(), suite, references).await {
+                Ok(materialized) => materialized,
+                Err(error) => return Err(crate::source::diagnose(&local, error)),
+            };
         drop(local);
         let source = request.source.describe();
         self.register(
@@ -366,8 +362,9 @@ impl DataService {
             })?;
             resolved.insert(alias.clone(), version);
         }
-        let input_refs: Vec<VersionRef> = resolved.values().map(DatasetVersion::version_ref).collect();
-        let run = LineageRun::start(&self.store, &recipe.name, &input_refs, &recipe.output.dataset).await;
+        let inputs = resolved.values().map(RunInput::of).collect();
+        let run =
+            LineageRun::start(&self.store, &recipe.name, inputs, Some(&recipe.output.dataset), recipe.renames()).await;
         let result = self.run_recipe_inner(&recipe, resolved, suite, principal).await;
         run.finish(&self.store, RunOutcome::from(&result)).await;
         result
@@ -380,21 +377,25 @@ impl DataService {
         suite: Option<Suite>,
         principal: Option<&str>,
     ) -> Result<Registered, DataError> {
-        let (references, _) = self.load_references(&suite).await?;
+        let references = self.load_references(&suite).await?;
         let mut files = Vec::new();
-        let mut frames = BTreeMap::new();
         let mut inherited_masks = BTreeSet::new();
         for (alias, version) in &resolved {
-            let file = self.fetch_parquet(version).await?;
-            let path = PlRefPath::try_from_path(&file)?;
-            frames.insert(alias.clone(), LazyFrame::scan_parquet(path, ScanArgsParquet::default())?);
+            files.push((alias.clone(), self.fetch_parquet(version).await?));
             inherited_masks.extend(version.masked_columns.iter().cloned());
-            files.push(file);
         }
+        let paths: Vec<(String, PathBuf)> =
+            files.iter().map(|(alias, file)| (alias.clone(), file.to_path_buf())).collect();
         let recipe_for_plan = recipe.clone();
-        let (frame, _lineage) =
-            tokio::task::spawn_blocking(move || apply(&recipe_for_plan, &frames)).await.map_err(blocking_error)??;
-        let materialized = self.materialize(frame, format!("recipe `{}`", recipe.name), suite, references).await?;
+        let plan = move || -> Result<LazyFrame, DataError> {
+            let mut frames = BTreeMap::new();
+            for (alias, path) in paths {
+                let path = PlRefPath::try_from_path(&path)?;
+                frames.insert(alias, LazyFrame::scan_parquet(path, ScanArgsParquet::default())?);
+            }
+            apply(&recipe_for_plan, &frames)
+        };
+        let materialized = self.materialize(plan, format!("recipe `{}`", recipe.name), suite, references).await?;
         drop(files);
         let mut masked: BTreeSet<String> = inherited_masks;
         for step in &recipe.steps {
@@ -431,16 +432,17 @@ impl DataService {
         let suite =
             suite_text(&Some(suite.clone()))?.ok_or_else(|| DataError::invalid("an expectation suite is needed"))?;
         let version = self.version(dataset, version).await?;
-        let run = LineageRun::start(&self.store, &format!("validate.{dataset}"), &[version.version_ref()], "").await;
+        let job = format!("validate.{dataset}");
+        let run = LineageRun::start(&self.store, &job, vec![RunInput::of(&version)], None, BTreeMap::new()).await;
         let result = self.validate_inner(&version, suite).await;
-        run.finish_validation(&self.store, &result).await;
+        run.finish_validation(&self.store, &version, &result).await;
         let result = result?;
         self.record_validation(&version, &result).await?;
         Ok(result)
     }
 
     async fn validate_inner(&self, version: &DatasetVersion, suite: Suite) -> Result<Value, DataError> {
-        let (references, _) = self.load_references(&Some(suite.clone())).await?;
+        let references = self.load_references(&Some(suite.clone())).await?;
         let file = self.fetch_parquet(version).await?;
         let now = now_ms();
         let context = format!("{} v{}", version.dataset, version.version);

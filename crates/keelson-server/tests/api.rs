@@ -2,88 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use axum::Router;
-use keelson_artifacts::ArtifactStore;
+use common::{app_with, call};
 use keelson_core::auth::Permission;
-use keelson_core::jobs::RetryPolicy;
-use keelson_server::auth::{AnonymousAuthenticator, AuthContext, LoopbackOnlyPolicy, RouteSpec};
-use keelson_server::metrics::HttpMetrics;
-use keelson_server::{build_app, AppState};
-use keelson_store::worker::HandlerRegistry;
-use keelson_store::{Store, StoreOptions};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use tower::ServiceExt;
-
-struct TestApp {
-    router: Router,
-    routes: Vec<RouteSpec>,
-    _dir: tempfile::TempDir,
-}
-
-async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
-    let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
-    let model_source = keelson_server::model_source::RegistryModelSource {
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        artifacts: artifacts.clone(),
-    };
-    let state = AppState::new(keelson_server::app::SharedState {
-        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None),
-        data: keelson_data::DataService::new(
-            store.clone(),
-            artifacts.clone(),
-            keelson_data::DataSettings {
-                import_root: dir.path().join("imports"),
-                scratch_dir: dir.path().join("scratch"),
-            },
-        )
-        .unwrap(),
-        tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
-        catalog_sources: Default::default(),
-        store,
-        artifacts,
-        job_kinds: Arc::new(HandlerRegistry::with_builtins()),
-        retry: RetryPolicy::default(),
-        metrics: Arc::new(HttpMetrics::default()),
-        auth: AuthContext {
-            authenticator: Arc::new(AnonymousAuthenticator),
-            policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
-        },
-        max_body_bytes,
-    });
-    let (router, routes) = build_app(state);
-    TestApp { router, routes, _dir: dir }
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let mut request = Request::builder().method(method).uri(uri);
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(serde_json::to_vec(&value).unwrap())
-        }
-        None => Body::empty(),
-    };
-    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    let value =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value, headers)
-}
 
 fn assert_error(body: &Value, code: &str) {
     let object = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));

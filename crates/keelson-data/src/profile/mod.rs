@@ -154,13 +154,8 @@ impl ColumnProfile {
 
     /// Folds another profile of the same column into this one.
     pub fn merge(&mut self, other: &ColumnProfile) {
-        let count_before = self.count;
-        if self.sketch.is_some() || other.sketch.is_some() {
-            let (n, mean, m2) = (other.count, other.mean, other.m2);
-            self.combine_moments(n, mean, m2);
-        } else {
-            self.count = count_before + other.count;
-        }
+        // Non-numeric columns keep mean and M2 at zero, so this only adds their counts.
+        self.combine_moments(other.count, other.mean, other.m2);
         self.null_count += other.null_count;
         self.nan_count += other.nan_count;
         self.min = match (self.min, other.min) {
@@ -230,6 +225,8 @@ impl ColumnProfile {
             let values: Vec<Value> =
                 top.top(TOP_VALUES).into_iter().map(|(value, count)| json!({"value": value, "count": count})).collect();
             out.insert("top_values".into(), Value::Array(values));
+            // Counts are exact unless a batch held more distinct values than the summary keeps.
+            out.insert("top_values_approximate".into(), json!(top.approximate));
         }
         Value::Object(out)
     }
@@ -306,5 +303,47 @@ impl FrameProfile {
             columns.insert(name.clone(), report);
         }
         json!({"row_count": self.row_count, "columns": columns})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_of_batches_merge_to_the_profile_of_the_whole() {
+        let values: Vec<Option<f64>> =
+            (0..1_000).map(|i| if i % 17 == 0 { None } else { Some((i as f64 * 0.37).sin() * 100.0) }).collect();
+        let whole_series = Series::new("x".into(), values.clone());
+        let mut whole = ColumnProfile::new(&DataType::Float64);
+        whole.update(&whole_series).unwrap();
+        let mut merged = ColumnProfile::new(&DataType::Float64);
+        for chunk in values.chunks(333) {
+            let mut part = ColumnProfile::new(&DataType::Float64);
+            part.update(&Series::new("x".into(), chunk.to_vec())).unwrap();
+            merged.merge(&part);
+        }
+        assert_eq!(merged.count, whole.count);
+        assert_eq!(merged.null_count, 59);
+        assert_eq!((merged.min, merged.max), (whole.min, whole.max));
+        let present: Vec<f64> = values.iter().flatten().copied().collect();
+        let mean = present.iter().sum::<f64>() / present.len() as f64;
+        let variance = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (present.len() - 1) as f64;
+        assert!((merged.mean().unwrap() - mean).abs() <= 1e-12 * mean.abs().max(1.0));
+        assert!((merged.stddev().unwrap() - variance.sqrt()).abs() <= 1e-12 * variance.sqrt());
+        assert_eq!(merged.sketch, whole.sketch);
+        assert_eq!(merged.distinct, whole.distinct);
+    }
+
+    #[test]
+    fn strings_report_top_values_and_no_numeric_statistics() {
+        let column = Series::new("c".into(), vec![Some("a"), Some("b"), Some("a"), None]);
+        let mut profile = ColumnProfile::new(&DataType::String);
+        profile.update(&column).unwrap();
+        let report = profile.report(&DataType::String);
+        assert_eq!(report["count"], 3);
+        assert_eq!(report["null_count"], 1);
+        assert_eq!(report["top_values"][0], json!({"value": "a", "count": 2}));
+        assert!(report.get("mean").is_none());
     }
 }

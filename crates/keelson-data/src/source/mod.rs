@@ -186,68 +186,58 @@ fn format_for(name: &str, declared: &Option<FileFormat>) -> Result<FileFormat, D
     })
 }
 
-/// Brings any non-database source to a local file (downloading HTTP and artifact sources to
-/// scratch space, streamed, so memory stays bounded).
-pub async fn localize(
+impl SourceSpec {
+    /// How a file source is read: its declared format, CSV dialect and column types.
+    fn read_options(&self) -> (Option<FileFormat>, CsvOptions, Option<BTreeMap<String, String>>) {
+        match self {
+            SourceSpec::File { format, csv, schema, .. }
+            | SourceSpec::Artifact { format, csv, schema, .. }
+            | SourceSpec::Http { format, csv, schema, .. } => {
+                (format.clone(), csv.clone().unwrap_or_default(), schema.clone())
+            }
+            SourceSpec::Postgres { .. } => (Some(FileFormat::Parquet), CsvOptions::default(), None),
+        }
+    }
+}
+
+fn scratch_path(scratch: &Path, prefix: &str) -> Result<tempfile::TempPath, DataError> {
+    Ok(tempfile::Builder::new().prefix(prefix).tempfile_in(scratch)?.into_temp_path())
+}
+
+/// Brings a source to a local file the engine can scan: files are resolved below the import
+/// root; HTTP and artifact sources are streamed to scratch space; a PostgreSQL query is copied
+/// to a scratch Parquet file in batches. Memory stays bounded in every case.
+pub async fn fetch_local(
     spec: &SourceSpec,
     import_root: &Path,
     artifacts: &keelson_artifacts::ArtifactStore,
     scratch: &Path,
-) -> Result<Option<LocalFile>, DataError> {
-    let local = match spec {
-        SourceSpec::File { path, format, csv, schema } => LocalFile {
-            path: resolve_below(import_root, path)?,
-            display: path.clone(),
-            format: format_for(path, format)?,
-            csv: csv.clone().unwrap_or_default(),
-            schema: schema.clone(),
-            _scratch: None,
-        },
-        SourceSpec::Artifact { key, format, csv, schema } => {
+) -> Result<LocalFile, DataError> {
+    // (where the file is, what errors call it, the name its format is read from, scratch copy)
+    let (path, display, name, scratch_copy) = match spec {
+        SourceSpec::File { path, .. } => (resolve_below(import_root, path)?, path.clone(), path.clone(), None),
+        SourceSpec::Artifact { key, .. } => {
             let parsed = keelson_artifacts::ArtifactKey::parse(key)
                 .map_err(|e| DataError::invalid(format!("artifact key `{key}`: {e}")))?;
-            let target = tempfile::Builder::new().prefix("artifact-").tempfile_in(scratch)?.into_temp_path();
+            let target = scratch_path(scratch, "artifact-")?;
             http::download_artifact(artifacts, &parsed, &target).await?;
-            LocalFile {
-                path: target.to_path_buf(),
-                display: key.clone(),
-                format: format_for(key, format)?,
-                csv: csv.clone().unwrap_or_default(),
-                schema: schema.clone(),
-                _scratch: Some(target),
-            }
+            (target.to_path_buf(), key.clone(), key.clone(), Some(target))
         }
-        SourceSpec::Http { url, format, csv, schema } => {
-            let target = tempfile::Builder::new().prefix("http-").tempfile_in(scratch)?.into_temp_path();
+        SourceSpec::Http { url, .. } => {
+            let target = scratch_path(scratch, "http-")?;
             http::download(url, &target).await?;
             let name = url::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default();
-            LocalFile {
-                path: target.to_path_buf(),
-                display: url.clone(),
-                format: format_for(&name, format)?,
-                csv: csv.clone().unwrap_or_default(),
-                schema: schema.clone(),
-                _scratch: Some(target),
-            }
+            (target.to_path_buf(), url.clone(), name, Some(target))
         }
-        SourceSpec::Postgres { .. } => return Ok(None),
+        SourceSpec::Postgres { url, query, batch_rows } => {
+            let target = scratch_path(scratch, "postgres-")?;
+            postgres::export(url, query, batch_rows.unwrap_or(50_000), &target).await?;
+            let display = format!("postgres query on {}", redact_password(url));
+            (target.to_path_buf(), display.clone(), display, Some(target))
+        }
     };
-    Ok(Some(local))
-}
-
-/// Copies a PostgreSQL query's rows to a scratch Parquet file in batches.
-pub async fn postgres_to_parquet(spec: &SourceSpec, scratch: &Path) -> Result<Option<LocalFile>, DataError> {
-    let SourceSpec::Postgres { url, query, batch_rows } = spec else { return Ok(None) };
-    let target = tempfile::Builder::new().prefix("postgres-").suffix(".parquet").tempfile_in(scratch)?.into_temp_path();
-    postgres::export(url, query, batch_rows.unwrap_or(50_000), &target).await?;
-    Ok(Some(LocalFile {
-        path: target.to_path_buf(),
-        display: format!("postgres query on {}", redact_password(url)),
-        format: FileFormat::Parquet,
-        csv: CsvOptions::default(),
-        schema: None,
-        _scratch: Some(target),
-    }))
+    let (format, csv, schema) = spec.read_options();
+    Ok(LocalFile { path, display, format: format_for(&name, &format)?, csv, schema, _scratch: scratch_copy })
 }
 
 fn single_byte(value: &str, what: &str) -> Result<u8, DataError> {

@@ -3,10 +3,11 @@
 
 use crate::error::DataError;
 use futures::StreamExt;
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, ConnectOptions, Row, TypeInfo};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The engine type a PostgreSQL type becomes.
 fn engine_type(pg_type: &str) -> DataType {
@@ -27,10 +28,24 @@ struct Batch {
 }
 
 impl Batch {
-    fn take_frame(&mut self) -> Result<DataFrame, DataError> {
+    fn rows(&self) -> usize {
+        self.values.first().map_or(0, Vec::len)
+    }
+
+    /// The rows gathered so far, leaving this batch empty with the same columns.
+    fn drain(&mut self) -> Batch {
+        let empty = vec![Vec::new(); self.names.len()];
+        Batch {
+            names: self.names.clone(),
+            types: self.types.clone(),
+            values: std::mem::replace(&mut self.values, empty),
+        }
+    }
+
+    fn into_frame(self) -> Result<DataFrame, DataError> {
         let mut columns = Vec::with_capacity(self.names.len());
-        for ((name, dtype), values) in self.names.iter().zip(&self.types).zip(self.values.iter_mut()) {
-            let text = Series::new(name.as_str().into(), std::mem::take(values));
+        for ((name, dtype), values) in self.names.iter().zip(&self.types).zip(self.values) {
+            let text = Series::new(name.as_str().into(), values);
             let typed = match dtype {
                 DataType::Boolean => {
                     let strings = text.str()?;
@@ -54,6 +69,42 @@ impl Batch {
     }
 }
 
+/// The scratch Parquet file; typing and encoding a batch run on a blocking thread.
+struct ParquetSink {
+    target: PathBuf,
+    writer: Option<BatchedWriter<std::fs::File>>,
+}
+
+impl ParquetSink {
+    async fn write(&mut self, batch: Batch) -> Result<(), DataError> {
+        let target = self.target.clone();
+        let writer = self.writer.take();
+        let writer = tokio::task::spawn_blocking(move || -> Result<BatchedWriter<std::fs::File>, DataError> {
+            let frame = batch.into_frame()?;
+            let mut writer = match writer {
+                Some(writer) => writer,
+                None => ParquetWriter::new(std::fs::File::create(&target)?).batched(frame.schema())?,
+            };
+            writer.write_batch(&frame)?;
+            Ok(writer)
+        })
+        .await
+        .map_err(|e| DataError::Internal(format!("postgres source writer: {e}")))??;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<(), DataError> {
+        let Some(writer) = self.writer else {
+            return Err(DataError::invalid("the postgres source query returned no rows (and so no columns)"));
+        };
+        tokio::task::spawn_blocking(move || writer.finish().map(drop))
+            .await
+            .map_err(|e| DataError::Internal(format!("postgres source writer: {e}")))??;
+        Ok(())
+    }
+}
+
 pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) -> Result<(), DataError> {
     let options: PgConnectOptions = url.parse().map_err(|e| DataError::invalid(format!("postgres source url: {e}")))?;
     let mut connection = options
@@ -62,8 +113,7 @@ pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) ->
         .map_err(|e| DataError::invalid(format!("could not connect to the postgres source: {e}")))?;
     let mut rows = sqlx::raw_sql(query).fetch(&mut connection);
     let mut batch: Option<Batch> = None;
-    let mut writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>> = None;
-    let mut wrote_any = false;
+    let mut sink = ParquetSink { target: target.to_path_buf(), writer: None };
     while let Some(row) = rows.next().await {
         let row: PgRow = row.map_err(|e| DataError::invalid(format!("postgres source query failed: {e}")))?;
         let current = batch.get_or_insert_with(|| Batch {
@@ -77,41 +127,14 @@ pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) ->
                 .map_err(|e| DataError::invalid(format!("postgres source column {index}: {e}")))?;
             values.push(value);
         }
-        if current.values.first().map_or(0, Vec::len) >= batch_rows {
-            let frame = current.take_frame()?;
-            write_frame(&mut writer, target, &frame)?;
-            wrote_any = true;
+        if current.rows() >= batch_rows {
+            let full = current.drain();
+            sink.write(full).await?;
         }
     }
     drop(rows);
-    if let Some(mut current) = batch {
-        if current.values.first().is_some_and(|v| !v.is_empty()) || !wrote_any {
-            let frame = current.take_frame()?;
-            write_frame(&mut writer, target, &frame)?;
-        }
+    if let Some(rest) = batch.filter(|b| b.rows() > 0) {
+        sink.write(rest).await?;
     }
-    match writer {
-        Some(writer) => {
-            writer.finish()?;
-        }
-        None => {
-            return Err(DataError::invalid("the postgres source query returned no rows (and so no columns)"));
-        }
-    }
-    Ok(())
-}
-
-fn write_frame(
-    writer: &mut Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
-    target: &Path,
-    frame: &DataFrame,
-) -> Result<(), DataError> {
-    if writer.is_none() {
-        let file = std::fs::File::create(target)?;
-        *writer = Some(ParquetWriter::new(file).batched(frame.schema())?);
-    }
-    if let Some(writer) = writer {
-        writer.write_batch(frame)?;
-    }
-    Ok(())
+    sink.finish().await
 }
