@@ -177,7 +177,12 @@ async fn worker_self_check(config: Config) {
 }
 
 async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
-    let (store, _artifacts) = keelson_server::serve::open_stores(&config).await?;
+    let (store, artifacts) = keelson_server::serve::open_stores(&config).await?;
+    let mut handlers = HandlerRegistry::with_builtins();
+    keelson_data::jobs::register_data_jobs(
+        &mut handlers,
+        keelson_server::serve::data_service(&config, &store, &artifacts)?,
+    );
     let options = WorkerOptions::from_config(&config, worker_id.unwrap_or_else(default_worker_id));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -185,7 +190,7 @@ async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     println!("keelson worker {} polling {}", options.worker_id, store.display_url());
-    Worker::new(store.clone(), HandlerRegistry::with_builtins(), options).run(stop_rx).await?;
+    Worker::new(store.clone(), handlers, options).run(stop_rx).await?;
     store.close().await;
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod dtype;
 pub mod error;
 pub mod expectations;
+pub mod jobs;
 pub mod lineage;
 pub mod pass;
 pub mod profile;

@@ -35,6 +35,29 @@ pub struct ServerOptions {
     pub job_handlers: HandlerRegistry,
 }
 
+/// The data service over the configured import root and scratch space (under `data_dir` unless
+/// set); the server and standalone workers build it the same way.
+pub fn data_service(
+    config: &Config,
+    store: &Store,
+    artifacts: &ArtifactStore,
+) -> Result<keelson_data::DataService, ServeError> {
+    let data_dir = std::path::Path::new(&config.data_dir);
+    let or_default = |value: &str, default: &str| {
+        if value.is_empty() {
+            data_dir.join(default)
+        } else {
+            std::path::PathBuf::from(value)
+        }
+    };
+    let settings = keelson_data::DataSettings {
+        import_root: or_default(&config.data.import_root, "imports"),
+        scratch_dir: or_default(&config.data.scratch_dir, "scratch"),
+    };
+    keelson_data::DataService::new(store.clone(), artifacts.clone(), settings)
+        .map_err(|e| ServeError::Serving(format!("data directories: {e}")))
+}
+
 /// Opens both stores (migrating the metadata schema).
 pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), ServeError> {
     let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
@@ -72,7 +95,10 @@ where
             crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?,
         )
     };
-    let registry = Arc::new(options.job_handlers);
+    let data = data_service(&config, &store, &artifacts)?;
+    let mut job_handlers = options.job_handlers;
+    keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
+    let registry = Arc::new(job_handlers);
     let model_source = crate::model_source::RegistryModelSource {
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts: artifacts.clone(),
@@ -94,23 +120,6 @@ where
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
-    let data_dir = std::path::Path::new(&config.data_dir);
-    let or_default = |value: &str, default: &str| {
-        if value.is_empty() {
-            data_dir.join(default)
-        } else {
-            std::path::PathBuf::from(value)
-        }
-    };
-    let data = keelson_data::DataService::new(
-        store.clone(),
-        artifacts.clone(),
-        keelson_data::DataSettings {
-            import_root: or_default(&config.data.import_root, "imports"),
-            scratch_dir: or_default(&config.data.scratch_dir, "scratch"),
-        },
-    )
-    .map_err(|e| ServeError::Serving(format!("data directories: {e}")))?;
     let state = AppState::new(crate::app::SharedState {
         serving,
         data,
