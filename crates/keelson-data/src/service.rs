@@ -287,7 +287,12 @@ impl DataService {
         let hex = output.digest.trim_start_matches("sha256:").to_string();
         let key = ArtifactKey::parse(&format!("datasets/{dataset}/{hex}.parquet"))?;
         let size_bytes = std::fs::metadata(&parquet)?.len() as i64;
-        self.upload(&key, &parquet).await?;
+        // The key is the content digest: an object already there of this size is this content
+        // (a re-ingest, or a rerun after a crash), so it is not sent again.
+        let stored = matches!(self.artifacts.head(&key).await, Ok(info) if info.size as i64 == size_bytes);
+        if !stored {
+            self.upload(&key, &parquet).await?;
+        }
         drop(parquet);
         let profile = output.profile.report(&output.schema);
         let score = validation.as_ref().and_then(|v| v.get("score")).and_then(Value::as_f64);
