@@ -25,6 +25,8 @@ pub(crate) struct Backend {
     /// Bytes of the root prefix inside the bucket (0 for local and unprefixed stores); counts
     /// against the bucket's key-length limit.
     pub prefix_len: usize,
+    /// The local directory store, when it is one (files there can be read and moved in place).
+    pub local: Option<Arc<LocalFileSystem>>,
 }
 
 /// What a store URL names: a local directory (opened with blocking calls, so by the caller on the
@@ -67,7 +69,7 @@ pub(crate) fn parse_store_url(url: &str, options: &[(String, String)]) -> Result
             }
             refuse_options(options, "memory").map_err(invalid)?;
             let (store, prefix_len) = with_prefix(Box::new(InMemory::new()), &parsed)?;
-            Ok(Target::Remote(Backend { store, description, prefix_len }))
+            Ok(Target::Remote(Backend { store, description, prefix_len, local: None }))
         }
         "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" => {
             check_option_keys(parsed.scheme(), options).map_err(invalid)?;
@@ -77,7 +79,7 @@ pub(crate) fn parse_store_url(url: &str, options: &[(String, String)]) -> Result
             // object_store 0.12 drops the first path segment of az:// URLs although the container
             // is the host, so the prefix is taken from the URL path for every scheme.
             let (store, prefix_len) = with_prefix(store, &parsed)?;
-            Ok(Target::Remote(Backend { store, description, prefix_len }))
+            Ok(Target::Remote(Backend { store, description, prefix_len, local: None }))
         }
         other => Err(invalid(format!("scheme {other:?} is not supported; use {ACCEPTED_URLS}"))),
     }
@@ -91,13 +93,15 @@ pub(crate) fn local_backend(root: &FsPath) -> Result<Backend> {
     if !canonical.is_dir() {
         return Err(root_error(std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory")));
     }
-    let store = LocalFileSystem::new_with_prefix(&canonical)
-        .map_err(|error| root_error(std::io::Error::other(error)))?
-        // Deleting the last object in a directory removes the directory, as on object stores.
-        .with_automatic_cleanup(true);
+    let store = Arc::new(
+        LocalFileSystem::new_with_prefix(&canonical)
+            .map_err(|error| root_error(std::io::Error::other(error)))?
+            // Deleting the last object in a directory removes the directory, as on object stores.
+            .with_automatic_cleanup(true),
+    );
     let description =
         Url::from_file_path(&canonical).map(String::from).unwrap_or_else(|()| canonical.display().to_string());
-    Ok(Backend { store: Arc::new(store), description, prefix_len: 0 })
+    Ok(Backend { store: store.clone(), description, prefix_len: 0, local: Some(store) })
 }
 
 fn with_prefix(store: Box<dyn ObjectStore>, url: &Url) -> Result<(Arc<dyn ObjectStore>, usize)> {

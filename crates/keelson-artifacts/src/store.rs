@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetResult, ObjectMeta, ObjectStore};
 
@@ -40,6 +41,7 @@ struct Shared {
     store: Arc<dyn ObjectStore>,
     description: String,
     prefix_len: usize,
+    local: Option<Arc<LocalFileSystem>>,
 }
 
 /// Metadata of one stored object.
@@ -135,6 +137,7 @@ impl ArtifactStore {
                 store: backend.store,
                 description: backend.description,
                 prefix_len: backend.prefix_len,
+                local: backend.local,
             }),
             part_size: DEFAULT_PART_SIZE,
         };
@@ -179,6 +182,45 @@ impl ArtifactStore {
     /// the backend answers.
     pub async fn check(&self) -> Result<()> {
         self.shared.store.head(&Path::from(MARKER_KEY)).await.map(drop).map_err(|error| self.not_ready(error))
+    }
+
+    /// Where `key`'s object lives on disk when this store is a local directory, so a reader can
+    /// open it in place instead of copying it; `None` on object stores.
+    pub fn local_path(&self, key: &ArtifactKey) -> Option<std::path::PathBuf> {
+        let local = self.shared.local.as_ref()?;
+        local.path_to_filesystem(&self.location(key).ok()?).ok()
+    }
+
+    /// Stores the file at `source` under `key`, consuming the file. On a local store it is
+    /// synced and renamed into place (no second copy of a large file); elsewhere, or across file
+    /// systems, it is streamed like [`ArtifactStore::put_stream`].
+    pub async fn put_file(&self, key: &ArtifactKey, source: &FsPath) -> Result<()> {
+        let location = self.writable_location(key)?;
+        if let Some(target) = self.shared.local.as_ref().and_then(|l| l.path_to_filesystem(&location).ok()) {
+            let from = source.to_path_buf();
+            let moved = tokio::task::spawn_blocking(move || move_durably(&from, &target)).await;
+            if let Ok(Ok(())) = moved {
+                return Ok(());
+            }
+        }
+        let file = tokio::fs::File::open(source).await.map_err(|e| ArtifactError::Backend {
+            operation: "read",
+            key: key.as_str().to_owned(),
+            source: Box::new(e),
+        })?;
+        let body = futures::stream::unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buffer = vec![0u8; 4 * 1024 * 1024];
+            match file.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    Some((Ok::<_, std::io::Error>(Bytes::from(buffer)), file))
+                }
+                Err(error) => Some((Err(error), file)),
+            }
+        });
+        self.put_stream(key, Box::pin(body)).await.map(drop)
     }
 
     pub async fn put_bytes(&self, key: &ArtifactKey, body: Bytes) -> Result<PutOutcome> {
@@ -385,4 +427,14 @@ fn is_listed(key: &str, prefix: Option<&ArtifactKey>) -> bool {
 
 fn prefix_text(prefix: Option<&ArtifactKey>) -> &str {
     prefix.map_or("", ArtifactKey::as_str)
+}
+
+/// Syncs `from`, renames it to `to` and syncs the directory, so the object survives a crash
+/// once this returns. Fails across file systems (the caller then copies).
+fn move_durably(from: &FsPath, to: &FsPath) -> std::io::Result<()> {
+    std::fs::File::open(from)?.sync_all()?;
+    let parent = to.parent().ok_or_else(|| std::io::Error::other("object path has no directory"))?;
+    std::fs::create_dir_all(parent)?;
+    std::fs::rename(from, to)?;
+    std::fs::File::open(parent)?.sync_all()
 }

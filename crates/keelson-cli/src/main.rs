@@ -14,6 +14,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Still one thread here, so changing the environment is sound; a value the user set wins.
+    for (name, value) in keelson_data::ENGINE_ENVIRONMENT {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

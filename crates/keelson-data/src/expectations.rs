@@ -10,7 +10,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Failing rows kept per expectation.
 const SAMPLE_ROWS: usize = 10;
@@ -160,7 +160,7 @@ pub type ReferenceValues = BTreeMap<(String, Option<i64>, String), Series>;
 struct RowState {
     /// Evaluates to true on a failing row.
     failing: Option<Expr>,
-    unique_seen: Option<HashSet<u128>>,
+    unique_seen: Option<PlHashSet<u128>>,
     unexpected: u64,
     samples: Vec<Value>,
 }
@@ -212,7 +212,7 @@ impl CompiledSuite {
             let failing = match check {
                 Check::NotNull { column } => Some(col(column.as_str()).is_null()),
                 Check::Unique { .. } => {
-                    unique_seen = Some(HashSet::new());
+                    unique_seen = Some(PlHashSet::default());
                     None
                 }
                 Check::Between { column, min, max } => {

@@ -16,3 +16,9 @@ pub mod source;
 
 pub use error::DataError;
 pub use service::{DataService, DataSettings, IngestRequest, Registered};
+
+/// Engine settings a process using keelson-data should start with, before any thread exists
+/// (Polars reads them from the environment once). `POLARS_FORCE_ASYNC` reads local files with
+/// buffered streaming reads instead of memory-mapping them: a mapped 1 GB CSV counts fully in
+/// the process's resident memory while it is scanned, a streamed one only by its read buffers.
+pub const ENGINE_ENVIRONMENT: &[(&str, &str)] = &[("POLARS_FORCE_ASYNC", "1")];

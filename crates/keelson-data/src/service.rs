@@ -53,6 +53,20 @@ pub struct Registered {
     pub validation: Option<Value>,
 }
 
+/// A readable Parquet file, and the scratch copy to delete afterwards when there is one.
+struct ParquetFile {
+    path: PathBuf,
+    _scratch: Option<tempfile::TempPath>,
+}
+
+impl std::ops::Deref for ParquetFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Everything a pass produced that registration needs.
 struct Materialized {
     output: PassOutput,
@@ -108,12 +122,16 @@ impl DataService {
         })
     }
 
-    /// A local copy of a version's Parquet file.
-    async fn fetch_parquet(&self, version: &DatasetVersion) -> Result<tempfile::TempPath, DataError> {
+    /// A version's Parquet file on local disk: read in place from a local artifact store (versions
+    /// are immutable), downloaded to scratch space from an object store.
+    async fn fetch_parquet(&self, version: &DatasetVersion) -> Result<ParquetFile, DataError> {
         let key = ArtifactKey::parse(&version.artifact_key)?;
+        if let Some(path) = self.artifacts.local_path(&key) {
+            return Ok(ParquetFile { path, _scratch: None });
+        }
         let target = self.scratch_file(".parquet")?;
         crate::source::download_artifact(&self.artifacts, &key, &target).await?;
-        Ok(target)
+        Ok(ParquetFile { path: target.to_path_buf(), _scratch: Some(target) })
     }
 
     /// The values each referential-integrity check of `suite` looks up.
@@ -291,7 +309,7 @@ impl DataService {
         // (a re-ingest, or a rerun after a crash), so it is not sent again.
         let stored = matches!(self.artifacts.head(&key).await, Ok(info) if info.size as i64 == size_bytes);
         if !stored {
-            self.upload(&key, &parquet).await?;
+            self.artifacts.put_file(&key, &parquet).await?;
         }
         drop(parquet);
         let profile = output.profile.report(&output.schema);
@@ -330,26 +348,6 @@ impl DataService {
             .store
             .record_dataset_validation(&version.dataset, version.version, &digest, result, score, success)
             .await?)
-    }
-
-    async fn upload(&self, key: &ArtifactKey, file: &Path) -> Result<(), DataError> {
-        use futures::StreamExt;
-        let handle = tokio::fs::File::open(file).await?;
-        let stream = futures::stream::unfold(handle, |mut handle| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buffer = vec![0u8; 4 * 1024 * 1024];
-            match handle.read(&mut buffer).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buffer.truncate(n);
-                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buffer)), handle))
-                }
-                Err(error) => Some((Err(error), handle)),
-            }
-        })
-        .boxed();
-        self.artifacts.put_stream(key, stream).await?;
-        Ok(())
     }
 
     /// Runs a recipe: loads its inputs, applies its steps and registers the output version.

@@ -3,6 +3,7 @@
 
 mod diagnose;
 mod http;
+mod iso_time;
 mod postgres;
 
 pub use diagnose::diagnose;
@@ -285,7 +286,7 @@ pub fn scan(file: &LocalFile) -> Result<LazyFrame, DataError> {
                 .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
                 .with_truncate_ragged_lines(false)
                 .with_missing_is_null(true)
-                .with_dtype_overwrite(declared);
+                .with_dtype_overwrite(text_for_temporal(&declared));
             if !options.null_values.is_empty() {
                 reader = reader.with_null_values(Some(NullValues::AllColumns(
                     options.null_values.iter().map(|v| PlSmallStr::from(v.as_str())).collect(),
@@ -294,7 +295,8 @@ pub fn scan(file: &LocalFile) -> Result<LazyFrame, DataError> {
             if let Some(prefix) = &options.comment_prefix {
                 reader = reader.with_comment_prefix(Some(PlSmallStr::from(prefix.as_str())));
             }
-            reader.finish().map_err(context)?
+            let frame = reader.finish().map_err(context)?;
+            parse_temporal(frame, &declared)
         }
         FileFormat::Jsonl => LazyJsonLineReader::new(path)
             .with_infer_schema_length(std::num::NonZeroUsize::new(INFER_SCHEMA_ROWS))
@@ -313,6 +315,43 @@ pub fn scan(file: &LocalFile) -> Result<LazyFrame, DataError> {
         FileFormat::Parquet => LazyFrame::scan_parquet(path, ScanArgsParquet::default()).map_err(context)?,
     };
     Ok(frame)
+}
+
+fn is_fast_temporal(dtype: &DataType) -> bool {
+    matches!(dtype, DataType::Date | DataType::Datetime(TimeUnit::Microseconds, None))
+}
+
+/// The declared schema with date and datetime columns read as text (see `iso_time`).
+fn text_for_temporal(declared: &Option<SchemaRef>) -> Option<SchemaRef> {
+    let schema = declared.as_ref()?;
+    let mut text = Schema::default();
+    for (name, dtype) in schema.iter() {
+        let read_as = if is_fast_temporal(dtype) { DataType::String } else { dtype.clone() };
+        text.with_column(name.clone(), read_as);
+    }
+    Some(Arc::new(text))
+}
+
+/// Parses the date and datetime columns `text_for_temporal` left as text.
+fn parse_temporal(frame: LazyFrame, declared: &Option<SchemaRef>) -> LazyFrame {
+    let Some(schema) = declared else { return frame };
+    let parses: Vec<Expr> = schema
+        .iter()
+        .filter(|(_, dtype)| is_fast_temporal(dtype))
+        .map(|(name, dtype)| {
+            let target = dtype.clone();
+            let output = dtype.clone();
+            col(name.clone()).map(
+                move |column| iso_time::parse_column(column, &target),
+                move |_, field| Ok(Field::new(field.name().clone(), output.clone())),
+            )
+        })
+        .collect();
+    if parses.is_empty() {
+        frame
+    } else {
+        frame.with_columns(parses)
+    }
 }
 
 fn cast_to(frame: LazyFrame, schema: &Schema) -> LazyFrame {
