@@ -1,0 +1,4 @@
+//! Keelson monitoring: drift statistics, reference profiles, drift reports, monitors, alerts,
+//! notifications and retraining triggers.
+
+pub mod stats;
