@@ -12,6 +12,7 @@ mod error;
 pub mod jobs;
 pub mod lineage;
 mod migrations;
+pub mod monitoring;
 pub mod registry;
 pub mod serving;
 pub mod tracking;
