@@ -94,6 +94,8 @@ def large_samples():
     yield "asymptotic 100 vs 10500", normal(100), normal(10500, 0.25)
     yield "asymptotic 30 vs 12000 far", normal(30, 3.0), normal(12000)
     yield "asymptotic 2 vs 10001", normal(2), normal(10001)
+    # The largest sizes that still take the exact path, unequal (lcm 70 010 000).
+    yield "exact edge 10000 vs 7001 ints", ints(10000, 1.0), ints(7001, 1.03)
 
 
 def main():
