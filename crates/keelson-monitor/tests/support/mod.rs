@@ -21,12 +21,7 @@ pub fn reference_cases(script: &str) -> Vec<Value> {
         .arg(&path)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python.display(), path.display()));
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{} failed: {}", path.display(), String::from_utf8_lossy(&output.stderr));
     let cases: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON: {e}"));
     match cases {
         Value::Array(cases) => cases,
@@ -62,8 +57,5 @@ pub fn strings(value: &Value) -> Vec<String> {
 /// Asserts `actual` is within `tolerance` of `expected`, relative above 1 and absolute below.
 pub fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {
     let scale = expected.abs().max(1.0);
-    assert!(
-        (actual - expected).abs() <= tolerance * scale,
-        "{what}: got {actual:e}, scipy says {expected:e}"
-    );
+    assert!((actual - expected).abs() <= tolerance * scale, "{what}: got {actual:e}, scipy says {expected:e}");
 }
