@@ -15,7 +15,11 @@
 //! - [`method`]: the named methods, their default thresholds, the default choice per column
 //!   (Evidently's rules) and one entry point, [`method::compare`].
 
+pub mod binned;
+pub mod categorical;
+pub mod method;
 pub mod numeric;
+pub mod text;
 
 use serde::Serialize;
 
