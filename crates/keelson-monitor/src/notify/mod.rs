@@ -15,6 +15,8 @@ mod http;
 mod message;
 mod slack;
 mod smtp;
+#[cfg(test)]
+mod smtp_tls_tests;
 mod webhook;
 
 use std::fmt;
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use email::{EmailChannel, Security};
 pub use slack::{slack_payload, SlackChannel};
-pub use smtp::SmtpStage;
+pub use smtp::{SmtpError, SmtpErrorKind, SmtpStage};
 pub use webhook::{
     sign, verify_signature, webhook_body, WebhookChannel, ALERT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };

@@ -132,3 +132,19 @@ async fn closed_port_is_a_connect_error() {
     let err = send_with_secrets(&email(port), &notification(), &reqwest::Client::new(), &secrets).await.unwrap_err();
     assert!(err.to_string().contains("SMTP connect"), "{err}");
 }
+
+#[tokio::test]
+async fn non_ascii_alerts_are_encoded() {
+    let (port, server) = smtp_once(SmtpScript { auth: "AUTH PLAIN", reject_rcpt: None }).await;
+    let mut n = notification();
+    n.title = "Dérive détectée — âge".to_string();
+    n.summary = "Écart de 31 % sur « âge ».".to_string();
+    send_with_secrets(&email(port), &n, &reqwest::Client::new(), &secrets).await.unwrap();
+    let session = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
+    // Everything on the wire is ASCII: RFC 2047 subject, quoted-printable body.
+    assert!(session.data.is_ascii());
+    let data = String::from_utf8(session.data).unwrap();
+    assert!(data.contains("\r\nSubject: =?UTF-8?B?"), "{data}");
+    assert!(data.contains("Content-Transfer-Encoding: quoted-printable"));
+    assert!(data.contains("=C3=89cart de 31 % sur =C2=AB =C3=A2ge =C2=BB."), "{data}");
+}
