@@ -147,7 +147,8 @@ impl Store {
         &self.url_for_display
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    /// Now, by the store's clock (tests set it), in Unix milliseconds.
+    pub fn now(&self) -> i64 {
         self.clock.now_millis()
     }
 

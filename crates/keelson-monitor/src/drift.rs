@@ -1,0 +1,513 @@
+//! Drift between a reference and a current data set, column by column: the method each column is
+//! compared with (Evidently's default rules unless the caller names one), its score and verdict,
+//! summaries and chart data of both sides, and the dataset-level verdict (the share of drifted
+//! columns against `drift_share`).
+//!
+//! Columns are compared in parallel, each reading only its own two columns, so memory holds a
+//! few columns at a time whatever the width of the tables.
+
+use crate::error::MonitorError;
+use crate::sample::{ColumnKind, ColumnSample, Values};
+use crate::stats::method::{compare, default_method, score, ColumnValues, Method};
+use crate::stats::NotComputable;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Evidently's default share of drifted columns that makes the dataset drift.
+pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
+/// Bars in a numeric column's chart.
+const CHART_BINS: usize = 20;
+/// Categories shown in a categorical column's chart.
+const CHART_CATEGORIES: usize = 20;
+
+/// A method (and threshold) chosen for one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOptions {
+    #[serde(default)]
+    pub method: Option<Method>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+}
+
+/// How a drift comparison is made; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftOptions {
+    /// Columns to compare; default every comparable column the two sides share.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// String columns holding free text (compared by a domain classifier).
+    #[serde(default)]
+    pub text_columns: Vec<String>,
+    /// A method for every numeric column, categorical column, or text column.
+    #[serde(default)]
+    pub numeric_method: Option<Method>,
+    #[serde(default)]
+    pub categorical_method: Option<Method>,
+    #[serde(default)]
+    pub text_method: Option<Method>,
+    /// A threshold for every column whose method has no threshold of its own here.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub per_column: BTreeMap<String, ColumnOptions>,
+    /// Share of drifted columns at which the dataset counts as drifted (default 0.5).
+    #[serde(default)]
+    pub drift_share: Option<f64>,
+}
+
+impl DriftOptions {
+    pub fn check(&self) -> Result<(), MonitorError> {
+        let share = self.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE);
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(MonitorError::invalid(format!("`drift_share` must be in (0, 1], not {share}")));
+        }
+        let thresholds = self.threshold.iter().map(|t| ("threshold".to_string(), *t)).chain(
+            self.per_column
+                .iter()
+                .filter_map(|(column, options)| options.threshold.map(|t| (format!("per_column.{column}.threshold"), t))),
+        );
+        for (field, threshold) in thresholds {
+            if !threshold.is_finite() || threshold < 0.0 {
+                return Err(MonitorError::invalid(format!(
+                    "`{field}` must be a finite number of 0 or more, not {threshold}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn method_for(&self, column: &str, kind: ColumnKind) -> Option<Method> {
+        self.per_column.get(column).and_then(|o| o.method).or(match kind {
+            ColumnKind::Numeric => self.numeric_method,
+            ColumnKind::Categorical => self.categorical_method,
+            ColumnKind::Text => self.text_method,
+        })
+    }
+
+    fn threshold_for(&self, column: &str) -> Option<f64> {
+        self.per_column.get(column).and_then(|o| o.threshold).or(self.threshold)
+    }
+}
+
+/// A side's summary of one column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideSummary {
+    pub rows: u64,
+    pub missing: u64,
+    pub nulls: u64,
+    pub nans: u64,
+    pub infinities: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
+}
+
+/// What a chart of the column shows: shared bins (numeric) or the most frequent categories.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Chart {
+    Histogram { edges: Vec<f64>, reference: Vec<u64>, current: Vec<u64> },
+    Categories { categories: Vec<String>, reference: Vec<u64>, current: Vec<u64> },
+}
+
+/// Data quality of the current side of a column, measured against the reference.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ColumnQuality {
+    /// Share of current rows without a usable value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_share: Option<f64>,
+    /// Share of current numeric values outside the reference's [min, max].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_range_share: Option<f64>,
+    /// Share of current categorical values the reference never had, and the first few of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_category_share: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_categories: Vec<String>,
+}
+
+/// The verdict on one column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnDrift {
+    pub column: String,
+    pub kind: ColumnKind,
+    pub method: Method,
+    pub threshold: f64,
+    /// The p-value for tests, the distance for distances; None when not computable.
+    pub score: Option<f64>,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub drifted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_computable: Option<String>,
+    pub reference: SideSummary,
+    pub current: SideSummary,
+    pub quality: ColumnQuality,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
+}
+
+/// The dataset-level verdict and every column's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftResult {
+    pub columns: Vec<ColumnDrift>,
+    /// Columns with a computable score.
+    pub compared: usize,
+    pub drifted: usize,
+    pub share: f64,
+    pub drift_share: f64,
+    pub dataset_drift: bool,
+    /// Columns left out, with why (a dtype drift does not compare, or on one side only).
+    pub skipped: BTreeMap<String, String>,
+}
+
+/// Where the columns of one side come from.
+pub trait ColumnSource: Sync {
+    /// Comparable columns and their kinds, in order; `None` for a column that is not comparable.
+    fn columns(&self) -> Vec<(String, Option<ColumnKind>)>;
+    fn read(&self, name: &str, kind: ColumnKind) -> Result<ColumnSample, MonitorError>;
+}
+
+/// Samples already in memory (collected traffic, tests).
+pub struct InMemory(pub Vec<ColumnSample>);
+
+impl ColumnSource for InMemory {
+    fn columns(&self) -> Vec<(String, Option<ColumnKind>)> {
+        self.0.iter().map(|c| (c.name.clone(), Some(c.kind))).collect()
+    }
+
+    fn read(&self, name: &str, _kind: ColumnKind) -> Result<ColumnSample, MonitorError> {
+        self.0
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| MonitorError::invalid(format!("column `{name}` is not in the data")))
+    }
+}
+
+/// Thresholds learned from the reference instead of fixed ones: each of `chunks` contiguous
+/// chunks of the reference is scored against the whole reference, and the threshold sits at
+/// mean + k·σ of those scores (mean − k·σ, at least 0, for p-values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Learn {
+    pub chunks: usize,
+    pub k: f64,
+}
+
+/// Compares every selected column of `reference` with `current`.
+pub fn compare_sources(
+    reference: &dyn ColumnSource,
+    current: &dyn ColumnSource,
+    options: &DriftOptions,
+    learn: Option<Learn>,
+) -> Result<DriftResult, MonitorError> {
+    options.check()?;
+    let (plan, skipped) = plan_columns(reference, current, options)?;
+    let columns = plan
+        .par_iter()
+        .map(|(name, kind)| {
+            let reference = reference.read(name, *kind)?;
+            let current = current.read(name, *kind)?;
+            let mut drift = compare_column(&reference, &current, options);
+            if let Some(learn) = learn {
+                if let Some(threshold) = learned_threshold(&reference, drift.method, learn) {
+                    drift.threshold = threshold;
+                    drift.drifted = drift.score.is_some_and(|s| drift.method.drifted(s, threshold));
+                }
+            }
+            Ok(drift)
+        })
+        .collect::<Result<Vec<_>, MonitorError>>()?;
+    let drift_share = options.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE);
+    let compared = columns.iter().filter(|c| c.score.is_some()).count();
+    let drifted = columns.iter().filter(|c| c.drifted).count();
+    let share = if compared == 0 { 0.0 } else { drifted as f64 / compared as f64 };
+    Ok(DriftResult { columns, compared, drifted, share, drift_share, dataset_drift: compared > 0 && share >= drift_share, skipped })
+}
+
+type Plan = (Vec<(String, ColumnKind)>, BTreeMap<String, String>);
+
+fn plan_columns(reference: &dyn ColumnSource, current: &dyn ColumnSource, options: &DriftOptions) -> Result<Plan, MonitorError> {
+    let reference_columns = reference.columns();
+    let current_columns: HashMap<String, Option<ColumnKind>> = current.columns().into_iter().collect();
+    let mut plan = Vec::new();
+    let mut skipped = BTreeMap::new();
+    let wanted: Option<&Vec<String>> = options.columns.as_ref();
+    if let Some(wanted) = wanted {
+        for name in wanted {
+            if !reference_columns.iter().any(|(n, _)| n == name) {
+                return Err(MonitorError::invalid(format!("column `{name}` is not in the reference data")));
+            }
+            if !current_columns.contains_key(name) {
+                return Err(MonitorError::invalid(format!("column `{name}` is not in the current data")));
+            }
+        }
+    }
+    for name in options.per_column.keys() {
+        if !reference_columns.iter().any(|(n, _)| n == name) {
+            return Err(MonitorError::invalid(format!("`per_column.{name}`: no such column in the reference data")));
+        }
+    }
+    for (name, kind) in reference_columns {
+        if wanted.is_some_and(|w| !w.contains(&name)) {
+            continue;
+        }
+        let Some(current_kind) = current_columns.get(&name) else {
+            skipped.insert(name, "not in the current data".to_string());
+            continue;
+        };
+        match (kind, current_kind) {
+            (Some(kind), Some(current_kind)) if kind == *current_kind => plan.push((name, kind)),
+            (Some(kind), Some(current_kind)) => {
+                // A text column declared on one side only is still text on both.
+                if options.text_columns.contains(&name) {
+                    plan.push((name, ColumnKind::Text));
+                } else if kind == ColumnKind::Numeric || *current_kind == ColumnKind::Numeric {
+                    skipped.insert(name, format!("{kind} in the reference but {current_kind} in the current data"));
+                } else {
+                    plan.push((name, ColumnKind::Categorical));
+                }
+            }
+            _ => {
+                skipped.insert(name, "its type is not compared for drift".to_string());
+            }
+        }
+    }
+    Ok((plan, skipped))
+}
+
+fn column_values(sample: &ColumnSample) -> ColumnValues<'_> {
+    // `strs` is built by the caller; this only covers numbers.
+    match &sample.values {
+        Values::Numeric(v) => ColumnValues::Numeric(v),
+        Values::Strings(_) => ColumnValues::Numeric(&[]),
+    }
+}
+
+/// Compares one column's two samples.
+pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options: &DriftOptions) -> ColumnDrift {
+    let kind = reference.kind;
+    let unique = distinct_union(reference, current);
+    let method = options
+        .method_for(&reference.name, kind)
+        .unwrap_or_else(|| default_method(kind, reference.values.len(), unique));
+    let threshold = options.threshold_for(&reference.name).unwrap_or_else(|| method.default_threshold());
+    let reference_strs: Vec<&str>;
+    let current_strs: Vec<&str>;
+    let (reference_values, current_values) = match (&reference.values, &current.values) {
+        (Values::Strings(r), Values::Strings(c)) => {
+            reference_strs = r.iter().map(String::as_str).collect();
+            current_strs = c.iter().map(String::as_str).collect();
+            if kind == ColumnKind::Text {
+                (ColumnValues::Text(&reference_strs), ColumnValues::Text(&current_strs))
+            } else {
+                (ColumnValues::Categorical(&reference_strs), ColumnValues::Categorical(&current_strs))
+            }
+        }
+        _ => (column_values(reference), column_values(current)),
+    };
+    let outcome = empty_side(reference, current).and_then(|()| compare(method, reference_values, current_values));
+    let (score, statistic, p_value, not_computable) = match outcome {
+        Ok(outcome) => (Some(score(&outcome, method)), Some(outcome.statistic), outcome.p_value, None),
+        Err(NotComputable { reason }) => (None, None, None, Some(reason)),
+    };
+    ColumnDrift {
+        column: reference.name.clone(),
+        kind,
+        method,
+        threshold,
+        score,
+        statistic,
+        p_value,
+        drifted: score.is_some_and(|s| method.drifted(s, threshold)),
+        not_computable,
+        reference: summarise(reference),
+        current: summarise(current),
+        quality: quality(reference, current),
+        chart: chart(reference, current),
+    }
+}
+
+/// The learned threshold of one column, None when the reference is too small to chunk or no
+/// chunk's score is computable.
+pub fn learned_threshold(reference: &ColumnSample, method: Method, learn: Learn) -> Option<f64> {
+    let n = reference.values.len();
+    let size = n / learn.chunks.max(1);
+    if size < 2 {
+        return None;
+    }
+    let chunk_sample = |i: usize| {
+        let mut chunk = reference.clone();
+        chunk.values = match &reference.values {
+            Values::Numeric(v) => Values::Numeric(v[i * size..(i + 1) * size].to_vec()),
+            Values::Strings(v) => Values::Strings(v[i * size..(i + 1) * size].to_vec()),
+        };
+        chunk.rows = size as u64;
+        chunk
+    };
+    let pinned = DriftOptions {
+        per_column: BTreeMap::from([(reference.name.clone(), ColumnOptions { method: Some(method), threshold: None })]),
+        ..DriftOptions::default()
+    };
+    let scores: Vec<f64> = (0..learn.chunks)
+        .filter_map(|i| compare_column(&chunk_sample(i), reference, &pinned).score)
+        .filter(|s| s.is_finite())
+        .collect();
+    if scores.len() < 2 {
+        return None;
+    }
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    let sd = (scores.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (scores.len() - 1) as f64).sqrt();
+    Some(match method.score_kind() {
+        crate::stats::method::ScoreKind::Distance => mean + learn.k * sd,
+        crate::stats::method::ScoreKind::PValue => (mean - learn.k * sd).max(0.0),
+    })
+}
+
+fn empty_side(reference: &ColumnSample, current: &ColumnSample) -> Result<(), NotComputable> {
+    for (side, sample) in [("reference", reference), ("current", current)] {
+        if sample.values.is_empty() {
+            let why = if sample.rows == 0 { "has no rows" } else { "has no values (all missing)" };
+            return Err(NotComputable::new(format!("the {side} sample {why}")));
+        }
+    }
+    Ok(())
+}
+
+/// Distinct non-missing values over both sides (Evidently's `nunique` of the concatenation).
+fn distinct_union(reference: &ColumnSample, current: &ColumnSample) -> usize {
+    match (&reference.values, &current.values) {
+        (Values::Numeric(r), Values::Numeric(c)) => {
+            let mut all: Vec<u64> = r.iter().chain(c).map(|v| canonical_bits(*v)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all.len()
+        }
+        (Values::Strings(r), Values::Strings(c)) => {
+            let all: std::collections::HashSet<&str> = r.iter().chain(c).map(String::as_str).collect();
+            all.len()
+        }
+        _ => 0,
+    }
+}
+
+/// Bits of a float with -0.0 and 0.0 made one value.
+fn canonical_bits(value: f64) -> u64 {
+    if value == 0.0 {
+        0
+    } else {
+        value.to_bits()
+    }
+}
+
+fn summarise(sample: &ColumnSample) -> SideSummary {
+    let mut summary = SideSummary {
+        rows: sample.rows,
+        missing: sample.nulls + sample.nans + sample.infinities,
+        nulls: sample.nulls,
+        nans: sample.nans,
+        infinities: sample.infinities,
+        mean: None,
+        std: None,
+        min: None,
+        max: None,
+        distinct: None,
+    };
+    match &sample.values {
+        Values::Numeric(values) if !values.is_empty() => {
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            summary.mean = Some(mean);
+            summary.std = Some(variance.sqrt());
+            summary.min = values.iter().copied().reduce(f64::min);
+            summary.max = values.iter().copied().reduce(f64::max);
+        }
+        Values::Strings(values) => {
+            let distinct: std::collections::HashSet<&str> = values.iter().map(String::as_str).collect();
+            summary.distinct = Some(distinct.len() as u64);
+        }
+        Values::Numeric(_) => {}
+    }
+    summary
+}
+
+fn quality(reference: &ColumnSample, current: &ColumnSample) -> ColumnQuality {
+    let mut quality = ColumnQuality { missing_share: current.missing_share(), ..ColumnQuality::default() };
+    match (&reference.values, &current.values) {
+        (Values::Numeric(r), Values::Numeric(c)) if !c.is_empty() => {
+            let lo = r.iter().copied().reduce(f64::min);
+            let hi = r.iter().copied().reduce(f64::max);
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                let outside = c.iter().filter(|v| **v < lo || **v > hi).count();
+                quality.out_of_range_share = Some(outside as f64 / c.len() as f64);
+            }
+        }
+        (Values::Strings(r), Values::Strings(c)) if !c.is_empty() && reference.kind == ColumnKind::Categorical => {
+            let known: std::collections::HashSet<&str> = r.iter().map(String::as_str).collect();
+            let mut unseen = 0usize;
+            let mut examples: Vec<String> = Vec::new();
+            for value in c {
+                if !known.contains(value.as_str()) {
+                    unseen += 1;
+                    if examples.len() < 10 && !examples.contains(value) {
+                        examples.push(value.clone());
+                    }
+                }
+            }
+            quality.new_category_share = Some(unseen as f64 / c.len() as f64);
+            quality.new_categories = examples;
+        }
+        _ => {}
+    }
+    quality
+}
+
+fn chart(reference: &ColumnSample, current: &ColumnSample) -> Option<Chart> {
+    match (&reference.values, &current.values) {
+        (Values::Numeric(r), Values::Numeric(c)) => {
+            let lo = r.iter().chain(c).copied().reduce(f64::min)?;
+            let hi = r.iter().chain(c).copied().reduce(f64::max)?;
+            let bins = if hi > lo { CHART_BINS } else { 1 };
+            let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+            let edges = (0..=bins).map(|i| lo + width * i as f64).collect();
+            let count = |values: &[f64]| {
+                let mut counts = vec![0u64; bins];
+                for v in values {
+                    let bin = (((v - lo) / width) as usize).min(bins - 1);
+                    counts[bin] += 1;
+                }
+                counts
+            };
+            Some(Chart::Histogram { edges, reference: count(r), current: count(c) })
+        }
+        (Values::Strings(r), Values::Strings(c)) => {
+            let mut counts: HashMap<&str, (u64, u64)> = HashMap::new();
+            for v in r {
+                counts.entry(v.as_str()).or_default().0 += 1;
+            }
+            for v in c {
+                counts.entry(v.as_str()).or_default().1 += 1;
+            }
+            let mut ranked: Vec<(&str, (u64, u64))> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| (b.1 .0 + b.1 .1).cmp(&(a.1 .0 + a.1 .1)).then(a.0.cmp(b.0)));
+            ranked.truncate(CHART_CATEGORIES);
+            Some(Chart::Categories {
+                categories: ranked.iter().map(|(k, _)| k.to_string()).collect(),
+                reference: ranked.iter().map(|(_, (r, _))| *r).collect(),
+                current: ranked.iter().map(|(_, (_, c))| *c).collect(),
+            })
+        }
+        _ => None,
+    }
+}

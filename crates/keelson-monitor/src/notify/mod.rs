@@ -1,0 +1,232 @@
+//! Alert notifications: what a fired alert says ([`Notification`]), where it goes ([`Channel`]:
+//! a signed webhook, a Slack incoming webhook or email over our own SMTP client) and one entry
+//! point, [`send`], that delivers it once.
+//!
+//! Retries are deliberately absent: the caller's job queue owns them, so a failed [`send`] is
+//! reported as a [`NotifyError`] and nothing here sleeps or loops on failure. Every network step
+//! is bounded by a timeout so a dead receiver cannot hold a worker.
+//!
+//! Secrets (the webhook signing key, the SMTP password) are never part of a channel's
+//! configuration: the configuration names an environment variable, read at send time, so that
+//! channel definitions can be stored, logged and shown without leaking anything.
+
+mod email;
+mod http;
+mod message;
+mod slack;
+mod smtp;
+#[cfg(test)]
+mod smtp_tls_tests;
+mod webhook;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use email::{EmailChannel, Security};
+pub use slack::{slack_payload, SlackChannel};
+pub use smtp::{SmtpError, SmtpErrorKind, SmtpStage};
+pub use webhook::{
+    sign, verify_signature, webhook_body, WebhookChannel, ALERT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What every channel sends about one fired alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Stable id of the alert; receivers use it to drop duplicates of a retried delivery.
+    pub alert_id: String,
+    /// Name of the monitor that fired.
+    pub monitor: String,
+    pub severity: Severity,
+    pub title: String,
+    /// Plain text, possibly several lines.
+    pub summary: String,
+    /// RFC 3339 timestamp.
+    pub fired_at: String,
+    /// URL or artifact path of the report that fired the alert.
+    #[serde(default)]
+    pub report: Option<String>,
+    /// The signals that fired (drift scores, thresholds, columns).
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// Where a notification goes. Parsed from configuration; call [`Channel::check`] before storing
+/// one so that a mistake is reported when it is written, not when an alert fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Channel {
+    Webhook(WebhookChannel),
+    Slack(SlackChannel),
+    Email(EmailChannel),
+}
+
+impl Channel {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Channel::Webhook(_) => ChannelKind::Webhook,
+            Channel::Slack(_) => ChannelKind::Slack,
+            Channel::Email(_) => ChannelKind::Email,
+        }
+    }
+
+    /// Validates the configuration; the message says which field is wrong and why.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Channel::Webhook(c) => c.check(),
+            Channel::Slack(c) => c.check(),
+            Channel::Email(c) => c.check(),
+        }
+        .map_err(|e| format!("{} channel: {e}", self.kind()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Webhook,
+    Slack,
+    Email,
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Email => "email",
+        })
+    }
+}
+
+/// The receiver's answer to a successful delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// HTTP status code (2xx).
+    Http(u16),
+    /// The SMTP server's reply to the end of DATA, i.e. its acceptance of the message.
+    Smtp { code: u16, reply: String },
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryStatus::Http(code) => write!(f, "HTTP {code}"),
+            DeliveryStatus::Smtp { code, reply } => write!(f, "SMTP {code} {reply}"),
+        }
+    }
+}
+
+/// Record of one successful delivery. `target` is safe to log: a URL's host (never its path,
+/// which for Slack is the secret) or the email recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub channel: ChannelKind,
+    pub target: String,
+    pub status: DeliveryStatus,
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("invalid channel: {0}")]
+    InvalidChannel(String),
+    #[error("environment variable {var} (named by {field}) is not set, empty or not valid UTF-8")]
+    MissingSecret { field: &'static str, var: String },
+    #[error("{channel} POST to {target} failed: {source}")]
+    Http { channel: ChannelKind, target: String, source: reqwest::Error },
+    #[error("{channel} POST to {target} answered HTTP {status}: {body}")]
+    HttpStatus {
+        channel: ChannelKind,
+        target: String,
+        status: u16,
+        /// At most 500 bytes of the answer's body.
+        body: String,
+    },
+    #[error("email to {target} via {server}: {source}")]
+    Smtp { server: String, target: String, source: smtp::SmtpError },
+}
+
+/// Delivers `notification` once through `channel`, reading secrets from the environment.
+///
+/// `http` is the caller's shared client (for its connection pool and TLS roots); each request
+/// still gets its own timeout here. Email does not use it.
+pub async fn send(
+    channel: &Channel,
+    notification: &Notification,
+    http: &reqwest::Client,
+) -> Result<Delivery, NotifyError> {
+    send_with_secrets(channel, notification, http, &|name: &str| std::env::var(name).ok()).await
+}
+
+/// [`send`] with secrets looked up by `secrets` (given the variable name a channel's
+/// `secret_env`/`password_env` holds) instead of the process environment: for callers that keep
+/// secrets in a vault, and for tests that must not mutate the environment of a threaded process.
+pub async fn send_with_secrets(
+    channel: &Channel,
+    notification: &Notification,
+    http: &reqwest::Client,
+    secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+) -> Result<Delivery, NotifyError> {
+    channel.check().map_err(NotifyError::InvalidChannel)?;
+    let started = Instant::now();
+    let (target, status) = match channel {
+        Channel::Webhook(c) => webhook::send(c, notification, http, secrets).await?,
+        Channel::Slack(c) => slack::send(c, notification, http).await?,
+        Channel::Email(c) => email::send(c, notification, secrets).await?,
+    };
+    let delivery = Delivery { channel: channel.kind(), target, status, duration: started.elapsed() };
+    tracing::debug!(
+        channel = %delivery.channel,
+        target = %delivery.target,
+        status = %delivery.status,
+        alert_id = %notification.alert_id,
+        "alert notification delivered"
+    );
+    Ok(delivery)
+}
+
+/// Reads the secret named by a channel field, or says which variable is missing.
+fn secret(
+    secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    field: &'static str,
+    var: &str,
+) -> Result<String, NotifyError> {
+    // An empty key would sign with nothing and an empty password cannot authenticate.
+    secrets(var).filter(|s| !s.is_empty()).ok_or_else(|| NotifyError::MissingSecret { field, var: var.to_string() })
+}
+
+/// An environment variable name we can look up: non-empty, no `=` or NUL (which `getenv` cannot
+/// express).
+fn check_env_name(field: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return Err(format!("{field} must name an environment variable (non-empty, no '=' or NUL), got {name:?}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Alert notification channels against real loopback servers written here: an HTTP receiver for
+//! webhooks and Slack, an SMTP server for email.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config;
+mod email;
+mod servers;
+mod slack;
+mod webhook;
+
+use keelson_monitor::notify::{Notification, Severity};
+use serde_json::json;
+
+fn notification() -> Notification {
+    Notification {
+        alert_id: "alrt-0192".to_string(),
+        monitor: "churn-model-drift".to_string(),
+        severity: Severity::Critical,
+        title: "Drift in 3 of 12 features".to_string(),
+        summary: "PSI above threshold for age, income and tenure.\n.dotted line\n.\nlast".to_string(),
+        fired_at: "2025-03-04T05:06:07Z".to_string(),
+        report: Some("https://keelson.example/reports/r-17".to_string()),
+        details: json!({"age": {"psi": 0.31, "threshold": 0.2}, "drifted": ["age", "income", "tenure"]}),
+    }
+}
