@@ -183,6 +183,12 @@ async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
         &mut handlers,
         keelson_server::serve::data_service(&config, &store, &artifacts)?,
     );
+    let mut job_kinds = handlers.kinds();
+    job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
+    keelson_monitor::jobs::register_monitor_jobs(
+        &mut handlers,
+        keelson_server::serve::monitor_service(&config, &store, &artifacts, job_kinds)?,
+    );
     let options = WorkerOptions::from_config(&config, worker_id.unwrap_or_else(default_worker_id));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

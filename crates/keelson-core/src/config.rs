@@ -23,6 +23,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub serving: ServingConfig,
     pub data: DataConfig,
+    pub monitoring: MonitoringConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +131,20 @@ impl Default for ServingConfig {
     }
 }
 
+/// Monitoring: how often the scheduler looks for monitors due a run (0 turns it off, e.g. on
+/// replicas that should only serve).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    pub scheduler_interval_seconds: u64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self { scheduler_interval_seconds: 10 }
+    }
+}
+
 /// DataOps: where file sources may be read from, and scratch space for the engine.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -155,6 +170,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             serving: ServingConfig::default(),
             data: DataConfig::default(),
+            monitoring: MonitoringConfig::default(),
         }
     }
 }

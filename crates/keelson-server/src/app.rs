@@ -55,6 +55,7 @@ pub struct SharedState {
     pub catalog_sources: std::collections::BTreeMap<String, String>,
     pub serving: keelson_serving::ServingService,
     pub data: keelson_data::DataService,
+    pub monitoring: keelson_monitor::MonitorService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -69,6 +70,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::endpoints::routes(state.clone()))
         .merge(routes::inference::routes(state.clone()))
         .merge(routes::lineage::routes(state.clone()))
+        .merge(routes::monitoring::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

@@ -58,6 +58,44 @@ pub fn data_service(
         .map_err(|e| ServeError::Serving(format!("data directories: {e}")))
 }
 
+/// The monitoring service; `job_kinds` are the kinds a monitor's trigger may enqueue. Scratch
+/// space is the data scratch directory's.
+pub fn monitor_service(
+    config: &Config,
+    store: &Store,
+    artifacts: &ArtifactStore,
+    job_kinds: Vec<String>,
+) -> Result<keelson_monitor::MonitorService, ServeError> {
+    let scratch_dir = if config.data.scratch_dir.is_empty() {
+        std::path::Path::new(&config.data_dir).join("scratch")
+    } else {
+        std::path::PathBuf::from(&config.data.scratch_dir)
+    };
+    let settings = keelson_monitor::service::MonitorSettings { scratch_dir, job_kinds, retry: config.retry_policy() };
+    keelson_monitor::MonitorService::new(store.clone(), artifacts.clone(), settings)
+        .map_err(|e| ServeError::Serving(format!("monitoring: {e}")))
+}
+
+/// Enqueues due monitor runs every `interval`, until `stop`. Replicas may all run it: each due
+/// run is claimed once in the store.
+async fn run_monitor_scheduler(
+    monitoring: keelson_monitor::MonitorService,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match monitoring.enqueue_due().await {
+            Ok(enqueued) if !enqueued.is_empty() => tracing::info!(?enqueued, "monitor runs enqueued"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "monitor scheduler"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
 /// Opens both stores (migrating the metadata schema).
 pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), ServeError> {
     let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
@@ -98,6 +136,10 @@ where
     let data = data_service(&config, &store, &artifacts)?;
     let mut job_handlers = options.job_handlers;
     keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
+    let mut job_kinds = job_handlers.kinds();
+    job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
+    let monitoring = monitor_service(&config, &store, &artifacts, job_kinds)?;
+    keelson_monitor::jobs::register_monitor_jobs(&mut job_handlers, monitoring.clone());
     let registry = Arc::new(job_handlers);
     let model_source = crate::model_source::RegistryModelSource {
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
@@ -123,6 +165,7 @@ where
     let state = AppState::new(crate::app::SharedState {
         serving,
         data,
+        monitoring: monitoring.clone(),
         store: store.clone(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
@@ -157,6 +200,11 @@ where
         let worker = Worker::new(store.clone(), (*registry).clone(), options);
         tokio::spawn(worker.run(stop_rx.clone()))
     });
+
+    if config.monitoring.scheduler_interval_seconds > 0 {
+        let interval = Duration::from_secs(config.monitoring.scheduler_interval_seconds);
+        tokio::spawn(run_monitor_scheduler(monitoring, interval, stop_rx.clone()));
+    }
 
     if let Some((catalog, sources)) = catalog_schedule {
         let interval = Duration::from_secs(config.catalog.sync_interval_seconds);

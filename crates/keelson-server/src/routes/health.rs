@@ -48,6 +48,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     let mut out = String::with_capacity(4096);
     state.metrics.render(&mut out);
     keelson_serving::metrics::render(&state.serving.live_endpoints(), state.serving.collector(), &mut out);
+    state.monitoring.render_metrics(&mut out).await?;
     let counts = state.store.count_jobs_by_status().await?;
     out.push_str("# HELP keelson_jobs Jobs in the queue, by status.\n# TYPE keelson_jobs gauge\n");
     for status in keelson_core::jobs::JobStatus::ALL {

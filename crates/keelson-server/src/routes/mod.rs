@@ -7,3 +7,4 @@ pub mod jobs;
 pub mod lineage;
 pub mod mlflow;
 pub mod models;
+pub mod monitoring;

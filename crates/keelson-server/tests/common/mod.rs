@@ -43,6 +43,16 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
             },
         )
         .unwrap(),
+        monitoring: keelson_monitor::MonitorService::new(
+            store.clone(),
+            artifacts.clone(),
+            keelson_monitor::service::MonitorSettings {
+                scratch_dir: dir.path().join("scratch"),
+                job_kinds: vec!["system.noop".into()],
+                retry: RetryPolicy::default(),
+            },
+        )
+        .unwrap(),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
