@@ -131,7 +131,11 @@ pub async fn read_traffic(
 }
 
 /// One tensor as columns: `(column name, values per row)`.
-fn tensor_columns(name: &str, tensor: &Value, features: &BTreeMap<String, Vec<String>>) -> Result<Vec<(String, Vec<Value>)>, MonitorError> {
+fn tensor_columns(
+    name: &str,
+    tensor: &Value,
+    features: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<(String, Vec<Value>)>, MonitorError> {
     let shape: Vec<usize> = tensor
         .get("shape")
         .and_then(Value::as_array)
@@ -168,7 +172,11 @@ fn tensor_columns(name: &str, tensor: &Value, features: &BTreeMap<String, Vec<St
         .collect())
 }
 
-fn add_record(table: &mut TrafficTable, record: &Value, features: &BTreeMap<String, Vec<String>>) -> Result<(), MonitorError> {
+fn add_record(
+    table: &mut TrafficTable,
+    record: &Value,
+    features: &BTreeMap<String, Vec<String>>,
+) -> Result<(), MonitorError> {
     table.records += 1;
     let Some(outputs) = record.get("outputs").and_then(Value::as_object) else {
         // A failed request predicted nothing; it counts, but has no rows to compare.
@@ -204,7 +212,12 @@ fn add_record(table: &mut TrafficTable, record: &Value, features: &BTreeMap<Stri
 
 /// Ground-truth labels of an endpoint received from `since` on, by correlation id; the newest
 /// label for an id wins. A label is one value, or an array with one value per row of a batch.
-pub async fn read_labels(artifacts: &ArtifactStore, endpoint: &str, since: i64, until: i64) -> Result<HashMap<String, Value>, MonitorError> {
+pub async fn read_labels(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    since: i64,
+    until: i64,
+) -> Result<HashMap<String, Value>, MonitorError> {
     let prefix = format!("{GROUND_TRUTH_PREFIX}/{endpoint}");
     let mut labels = HashMap::new();
     for key in files_in_window(artifacts, &prefix, Window { start: since, end: until }).await? {
@@ -250,7 +263,10 @@ mod tests {
         assert_eq!(table.row_ids, vec![("r1".to_string(), 0), ("r1".to_string(), 1)]);
         assert_eq!((table.records, table.failed_requests), (2, 1));
         let wrong = BTreeMap::from([("x".to_string(), vec!["a".to_string()])]);
-        assert!(add_record(&mut TrafficTable::default(), &record, &wrong).unwrap_err().to_string().contains("features.x"));
+        assert!(add_record(&mut TrafficTable::default(), &record, &wrong)
+            .unwrap_err()
+            .to_string()
+            .contains("features.x"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ const CHART_CATEGORIES: usize = 20;
 pub struct ColumnOptions {
     #[serde(default)]
     pub method: Option<Method>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
 }
 
@@ -36,25 +36,25 @@ pub struct ColumnOptions {
 #[serde(deny_unknown_fields)]
 pub struct DriftOptions {
     /// Columns to compare; default every comparable column the two sides share.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
     /// String columns holding free text (compared by a domain classifier).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_columns: Vec<String>,
     /// A method for every numeric column, categorical column, or text column.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numeric_method: Option<Method>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categorical_method: Option<Method>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_method: Option<Method>,
     /// A threshold for every column whose method has no threshold of its own here.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub per_column: BTreeMap<String, ColumnOptions>,
     /// Share of drifted columns at which the dataset counts as drifted (default 0.5).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_share: Option<f64>,
 }
 
@@ -64,11 +64,10 @@ impl DriftOptions {
         if !(share > 0.0 && share <= 1.0) {
             return Err(MonitorError::invalid(format!("`drift_share` must be in (0, 1], not {share}")));
         }
-        let thresholds = self.threshold.iter().map(|t| ("threshold".to_string(), *t)).chain(
-            self.per_column
-                .iter()
-                .filter_map(|(column, options)| options.threshold.map(|t| (format!("per_column.{column}.threshold"), t))),
-        );
+        let thresholds =
+            self.threshold.iter().map(|t| ("threshold".to_string(), *t)).chain(self.per_column.iter().filter_map(
+                |(column, options)| options.threshold.map(|t| (format!("per_column.{column}.threshold"), t)),
+            ));
         for (field, threshold) in thresholds {
             if !threshold.is_finite() || threshold < 0.0 {
                 return Err(MonitorError::invalid(format!(
@@ -232,12 +231,24 @@ pub fn compare_sources(
     let compared = columns.iter().filter(|c| c.score.is_some()).count();
     let drifted = columns.iter().filter(|c| c.drifted).count();
     let share = if compared == 0 { 0.0 } else { drifted as f64 / compared as f64 };
-    Ok(DriftResult { columns, compared, drifted, share, drift_share, dataset_drift: compared > 0 && share >= drift_share, skipped })
+    Ok(DriftResult {
+        columns,
+        compared,
+        drifted,
+        share,
+        drift_share,
+        dataset_drift: compared > 0 && share >= drift_share,
+        skipped,
+    })
 }
 
 type Plan = (Vec<(String, ColumnKind)>, BTreeMap<String, String>);
 
-fn plan_columns(reference: &dyn ColumnSource, current: &dyn ColumnSource, options: &DriftOptions) -> Result<Plan, MonitorError> {
+fn plan_columns(
+    reference: &dyn ColumnSource,
+    current: &dyn ColumnSource,
+    options: &DriftOptions,
+) -> Result<Plan, MonitorError> {
     let reference_columns = reference.columns();
     let current_columns: HashMap<String, Option<ColumnKind>> = current.columns().into_iter().collect();
     let mut plan = Vec::new();

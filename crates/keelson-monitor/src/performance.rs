@@ -14,7 +14,9 @@ pub fn class_of(value: &Value) -> Option<String> {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
-        Value::Number(n) => n.as_f64().map(|f| if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { f.to_string() }),
+        Value::Number(n) => {
+            n.as_f64().map(|f| if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { f.to_string() })
+        }
         other => Some(other.to_string()),
     }
 }
@@ -78,10 +80,8 @@ pub fn regression(pairs: &[(f64, f64)]) -> BTreeMap<String, f64> {
     metrics.insert("rmse".into(), mse.sqrt());
     metrics.insert("mae".into(), pairs.iter().map(|(t, p)| (t - p).abs()).sum::<f64>() / n);
     // scikit-learn's mean_absolute_percentage_error: |t - p| / max(|t|, eps).
-    metrics.insert(
-        "mape".into(),
-        pairs.iter().map(|(t, p)| (t - p).abs() / t.abs().max(f64::EPSILON)).sum::<f64>() / n,
-    );
+    metrics
+        .insert("mape".into(), pairs.iter().map(|(t, p)| (t - p).abs() / t.abs().max(f64::EPSILON)).sum::<f64>() / n);
     let mean = pairs.iter().map(|(t, _)| t).sum::<f64>() / n;
     let total = pairs.iter().map(|(t, _)| (t - mean) * (t - mean)).sum::<f64>();
     let residual = pairs.iter().map(|(t, p)| (t - p) * (t - p)).sum::<f64>();

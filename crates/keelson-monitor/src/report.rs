@@ -72,7 +72,11 @@ impl Report {
             summary["scores"] = drift
                 .columns
                 .iter()
-                .filter_map(|c| c.score.map(|s| (c.column.clone(), serde_json::json!({"score": s, "drifted": c.drifted, "method": c.method}))))
+                .filter_map(|c| {
+                    c.score.map(|s| {
+                        (c.column.clone(), serde_json::json!({"score": s, "drifted": c.drifted, "method": c.method}))
+                    })
+                })
                 .collect::<serde_json::Map<_, _>>()
                 .into();
         }
@@ -137,7 +141,8 @@ fn chart_html(column: &ColumnDrift) -> String {
     }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}\
+const STYLE: &str =
+    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}\
 td,th{border-bottom:1px solid #ddd;padding:.35rem .7rem;text-align:left;vertical-align:top}\
 .drift{color:#b00020;font-weight:600}.ok{color:#1b5e20}.chart .ref{fill:#4e79a7}.chart .cur{fill:#f28e2b}\
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem}";
@@ -179,7 +184,11 @@ pub fn render_html(report: &Report) -> String {
         html.push_str("</table>");
     }
     if let Some(drift) = &report.drift {
-        let verdict = if drift.dataset_drift { "<span class=\"drift\">dataset drift</span>" } else { "<span class=\"ok\">no dataset drift</span>" };
+        let verdict = if drift.dataset_drift {
+            "<span class=\"drift\">dataset drift</span>"
+        } else {
+            "<span class=\"ok\">no dataset drift</span>"
+        };
         let _ = write!(
             html,
             "<h2>Data drift</h2><p>{verdict}: {} of {} columns drifted ({:.1}%; the dataset drifts at {:.1}%).</p>",

@@ -161,8 +161,7 @@ mod tests {
 
     #[test]
     fn missing_values_are_counted_by_kind_and_dropped() {
-        let sample =
-            ColumnSample::numeric("x", [Some(1.0), None, Some(f64::NAN), Some(f64::INFINITY), Some(2.0)]);
+        let sample = ColumnSample::numeric("x", [Some(1.0), None, Some(f64::NAN), Some(f64::INFINITY), Some(2.0)]);
         assert_eq!(sample.values, Values::Numeric(vec![1.0, 2.0]));
         assert_eq!((sample.rows, sample.nulls, sample.nans, sample.infinities), (5, 1, 1, 1));
         assert_eq!(sample.missing_share(), Some(0.6));

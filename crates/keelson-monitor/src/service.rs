@@ -74,7 +74,6 @@ pub struct RunOutcome {
     /// One entry per channel notified: `{"channel": …, "ok": …, "detail": …}`.
     pub notifications: Vec<Value>,
     /// The id of the job the trigger enqueued.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub triggered_job: Option<String>,
 }
 
@@ -111,7 +110,11 @@ fn blocking_error(error: tokio::task::JoinError) -> MonitorError {
 }
 
 impl MonitorService {
-    pub fn new(store: Store, artifacts: ArtifactStore, settings: MonitorSettings) -> Result<MonitorService, MonitorError> {
+    pub fn new(
+        store: Store,
+        artifacts: ArtifactStore,
+        settings: MonitorSettings,
+    ) -> Result<MonitorService, MonitorError> {
         std::fs::create_dir_all(&settings.scratch_dir)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
@@ -239,7 +242,12 @@ impl MonitorService {
         Ok(self.store.create_monitor(&spec.name, &Self::spec_json(&spec)?, next_run).await?)
     }
 
-    pub async fn replace_monitor(&self, name: &str, spec: MonitorSpec, enabled: bool) -> Result<MonitorRecord, MonitorError> {
+    pub async fn replace_monitor(
+        &self,
+        name: &str,
+        spec: MonitorSpec,
+        enabled: bool,
+    ) -> Result<MonitorRecord, MonitorError> {
         if spec.name != name {
             return Err(MonitorError::invalid(format!("the spec names monitor `{}`, not `{name}`", spec.name)));
         }
@@ -311,28 +319,36 @@ impl MonitorService {
         let reference_file = self.local_parquet(&reference).await?;
         let mut metrics = serde_json::Map::new();
         let mut tests = Vec::new();
-        let (current_description, traffic, current_samples, current_file) = match (&spec.source.endpoint, &spec.source.dataset) {
-            (Some(endpoint), _) => {
-                let traffic =
-                    read_traffic(&self.artifacts, endpoint, spec.source.deployment.as_deref(), window, &spec.features).await?;
-                let samples = traffic.samples(&drift_options.text_columns);
-                metrics.insert("requests".into(), traffic.records.into());
-                metrics.insert("rows".into(), traffic.rows.into());
-                metrics.insert("failed_requests".into(), traffic.failed_requests.into());
-                let description = json!({
-                    "endpoint": endpoint, "deployment": spec.source.deployment,
-                    "window": {"start": format_rfc3339_ms(window.start), "end": format_rfc3339_ms(window.end)},
-                });
-                (description, Some(traffic), Some(samples), None)
-            }
-            (None, Some(dataset)) => {
-                let version = self.version(&DatasetRef { dataset: dataset.clone(), version: None }).await?;
-                let file = self.local_parquet(&version).await?;
-                (json!({"dataset": version.dataset, "version": version.version}), None, None, Some(file))
-            }
-            (None, None) => return Err(MonitorError::invalid("`source` names an endpoint or a dataset")),
-        };
-        let learn = spec.drift.as_ref().and_then(|d| d.learned_thresholds.as_ref()).map(|l| Learn { chunks: l.chunks, k: l.k });
+        let (current_description, traffic, current_samples, current_file) =
+            match (&spec.source.endpoint, &spec.source.dataset) {
+                (Some(endpoint), _) => {
+                    let traffic = read_traffic(
+                        &self.artifacts,
+                        endpoint,
+                        spec.source.deployment.as_deref(),
+                        window,
+                        &spec.features,
+                    )
+                    .await?;
+                    let samples = traffic.samples(&drift_options.text_columns);
+                    metrics.insert("requests".into(), traffic.records.into());
+                    metrics.insert("rows".into(), traffic.rows.into());
+                    metrics.insert("failed_requests".into(), traffic.failed_requests.into());
+                    let description = json!({
+                        "endpoint": endpoint, "deployment": spec.source.deployment,
+                        "window": {"start": format_rfc3339_ms(window.start), "end": format_rfc3339_ms(window.end)},
+                    });
+                    (description, Some(traffic), Some(samples), None)
+                }
+                (None, Some(dataset)) => {
+                    let version = self.version(&DatasetRef { dataset: dataset.clone(), version: None }).await?;
+                    let file = self.local_parquet(&version).await?;
+                    (json!({"dataset": version.dataset, "version": version.version}), None, None, Some(file))
+                }
+                (None, None) => return Err(MonitorError::invalid("`source` names an endpoint or a dataset")),
+            };
+        let learn =
+            spec.drift.as_ref().and_then(|d| d.learned_thresholds.as_ref()).map(|l| Learn { chunks: l.chunks, k: l.k });
         let options = drift_options.clone();
         let reference_path = reference_file.path.clone();
         let current_path = current_file.as_ref().map(|f| f.path.clone());
@@ -388,9 +404,16 @@ impl MonitorService {
         if let Some(quality) = &spec.quality {
             quality_tests(quality, &drift, traffic.as_ref(), &mut tests);
         }
-        if let (Some(performance), Some(traffic), Some(endpoint)) = (&spec.performance, &traffic, &spec.source.endpoint) {
-            let delay = performance.label_delay.as_deref().map(|d| parse_duration(d, "label_delay")).transpose()?.unwrap_or(86_400_000);
-            let labels = read_labels(&self.artifacts, endpoint, window.start, (window.end + delay).min(now + 1)).await?;
+        if let (Some(performance), Some(traffic), Some(endpoint)) = (&spec.performance, &traffic, &spec.source.endpoint)
+        {
+            let delay = performance
+                .label_delay
+                .as_deref()
+                .map(|d| parse_duration(d, "label_delay"))
+                .transpose()?
+                .unwrap_or(86_400_000);
+            let labels =
+                read_labels(&self.artifacts, endpoint, window.start, (window.end + delay).min(now + 1)).await?;
             performance_tests(performance, traffic, &labels, &mut tests, &mut metrics);
         }
         Ok(Report {
@@ -407,7 +430,12 @@ impl MonitorService {
 
     /// Alerts for failed tests, notifications past the cool-down, the trigger on new alerts, and
     /// resolution of rules that pass again.
-    async fn act_on(&self, spec: &MonitorSpec, report: &Report, record: ReportRecord) -> Result<RunOutcome, MonitorError> {
+    async fn act_on(
+        &self,
+        spec: &MonitorSpec,
+        report: &Report,
+        record: ReportRecord,
+    ) -> Result<RunOutcome, MonitorError> {
         let failed: Vec<&TestResult> = report.tests.iter().filter(|t| !t.passed).collect();
         let mut alerts = Vec::new();
         let mut due = Vec::new();
@@ -451,7 +479,13 @@ impl MonitorService {
                 "alert".into(),
                 json!({"monitor": spec.name, "report_id": record.id, "rules": still_failing, "alerts": alerts.iter().map(|a| &a.id).collect::<Vec<_>>()}),
             );
-            let job = NewJob { kind: trigger.job.clone(), payload: Value::Object(payload), priority: 0, max_attempts: None, delay_ms: None };
+            let job = NewJob {
+                kind: trigger.job.clone(),
+                payload: Value::Object(payload),
+                priority: 0,
+                max_attempts: None,
+                delay_ms: None,
+            };
             triggered_job = Some(self.store.enqueue_job(&job, &self.settings.retry).await?.id);
         }
         Ok(RunOutcome { report: record, tests: report.tests.clone(), alerts, resolved, notifications, triggered_job })
@@ -494,7 +528,11 @@ impl MonitorService {
                 let _ = writeln!(shares, "keelson_monitor_drifted_column_share{{monitor=\"{name}\"}} {share}");
             }
             for (column, score) in report.summary.get("scores").and_then(Value::as_object).into_iter().flatten() {
-                let (Some(value), Some(method)) = (score.get("score").and_then(Value::as_f64), score.get("method").and_then(Value::as_str)) else { continue };
+                let (Some(value), Some(method)) =
+                    (score.get("score").and_then(Value::as_f64), score.get("method").and_then(Value::as_str))
+                else {
+                    continue;
+                };
                 let _ = writeln!(
                     scores,
                     "keelson_monitor_drift_score{{monitor=\"{name}\",column=\"{}\",method=\"{}\"}} {value}",
@@ -504,7 +542,11 @@ impl MonitorService {
             }
         }
         for (family, help, body) in [
-            ("keelson_monitor_drift_score", "Latest drift score per monitored column (p-value or distance, per its method).", scores),
+            (
+                "keelson_monitor_drift_score",
+                "Latest drift score per monitored column (p-value or distance, per its method).",
+                scores,
+            ),
             ("keelson_monitor_drifted_column_share", "Latest share of drifted columns per monitor.", shares),
             ("keelson_monitor_alerts_firing", "Alerts firing per monitor.", firing),
         ] {
@@ -516,7 +558,12 @@ impl MonitorService {
     }
 }
 
-fn quality_tests(quality: &crate::spec::QualitySignal, drift: &DriftResult, traffic: Option<&TrafficTable>, tests: &mut Vec<TestResult>) {
+fn quality_tests(
+    quality: &crate::spec::QualitySignal,
+    drift: &DriftResult,
+    traffic: Option<&TrafficTable>,
+    tests: &mut Vec<TestResult>,
+) {
     let mut push = |rule: String, column: Option<&str>, value: Option<f64>, max: f64, description: String| {
         tests.push(TestResult {
             rule,
@@ -532,13 +579,31 @@ fn quality_tests(quality: &crate::spec::QualitySignal, drift: &DriftResult, traf
     for column in &drift.columns {
         let name = column.column.as_str();
         if let (Some(max), Some(value)) = (quality.max_missing_share, column.quality.missing_share) {
-            push(format!("quality:missing:{name}"), Some(name), Some(value), max, format!("share of missing values in `{name}`"));
+            push(
+                format!("quality:missing:{name}"),
+                Some(name),
+                Some(value),
+                max,
+                format!("share of missing values in `{name}`"),
+            );
         }
         if let (Some(max), Some(value)) = (quality.max_out_of_range_share, column.quality.out_of_range_share) {
-            push(format!("quality:out_of_range:{name}"), Some(name), Some(value), max, format!("share of `{name}` outside the reference range"));
+            push(
+                format!("quality:out_of_range:{name}"),
+                Some(name),
+                Some(value),
+                max,
+                format!("share of `{name}` outside the reference range"),
+            );
         }
         if let (Some(max), Some(value)) = (quality.max_new_category_share, column.quality.new_category_share) {
-            push(format!("quality:new_categories:{name}"), Some(name), Some(value), max, format!("share of new categories in `{name}`"));
+            push(
+                format!("quality:new_categories:{name}"),
+                Some(name),
+                Some(value),
+                max,
+                format!("share of new categories in `{name}`"),
+            );
         }
     }
     if let (Some(max), Some(traffic)) = (quality.max_error_rate, traffic) {
@@ -564,7 +629,9 @@ fn performance_tests(
             let mut scores = Vec::new();
             for (row, (id, index)) in traffic.row_ids.iter().enumerate() {
                 let Some(prediction) = predictions.and_then(|p| p[row].as_ref()).and_then(class_of) else { continue };
-                let Some(truth) = labels.get(id).and_then(|l| row_label(l, *index)).and_then(class_of) else { continue };
+                let Some(truth) = labels.get(id).and_then(|l| row_label(l, *index)).and_then(class_of) else {
+                    continue;
+                };
                 pairs.push((truth, prediction));
                 scores.push(probabilities.and_then(|p| p[row].as_ref()).and_then(Value::as_f64).unwrap_or(f64::NAN));
             }
@@ -581,8 +648,12 @@ fn performance_tests(
         Task::Regression => {
             let mut pairs = Vec::new();
             for (row, (id, index)) in traffic.row_ids.iter().enumerate() {
-                let Some(prediction) = predictions.and_then(|p| p[row].as_ref()).and_then(Value::as_f64) else { continue };
-                let Some(truth) = labels.get(id).and_then(|l| row_label(l, *index)).and_then(Value::as_f64) else { continue };
+                let Some(prediction) = predictions.and_then(|p| p[row].as_ref()).and_then(Value::as_f64) else {
+                    continue;
+                };
+                let Some(truth) = labels.get(id).and_then(|l| row_label(l, *index)).and_then(Value::as_f64) else {
+                    continue;
+                };
                 pairs.push((truth, prediction));
             }
             labelled = pairs.len();
@@ -609,7 +680,11 @@ fn performance_tests(
             passed,
             value,
             condition,
-            description: if value.is_some() { format!("{name} over {labelled} labelled rows") } else { format!("{name}: no labelled rows yet") },
+            description: if value.is_some() {
+                format!("{name} over {labelled} labelled rows")
+            } else {
+                format!("{name}: no labelled rows yet")
+            },
             estimated: name.starts_with("estimated_"),
         });
     }

@@ -208,7 +208,8 @@ pub struct TriggerSpec {
 
 /// A duration such as `90s`, `15m`, `1h`, `7d` in milliseconds.
 pub fn parse_duration(text: &str, field: &str) -> Result<i64, MonitorError> {
-    let bad = || MonitorError::invalid(format!("`{field}` must be a duration such as 30s, 15m, 1h or 7d, not `{text}`"));
+    let bad =
+        || MonitorError::invalid(format!("`{field}` must be a duration such as 30s, 15m, 1h or 7d, not `{text}`"));
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number.parse().map_err(|_| bad())?;

@@ -128,7 +128,12 @@ fn monitor_not_found(name: &str) -> StoreError {
 }
 
 impl Store {
-    pub async fn create_monitor(&self, name: &str, spec: &Value, next_run: Option<i64>) -> Result<MonitorRecord, StoreError> {
+    pub async fn create_monitor(
+        &self,
+        name: &str,
+        spec: &Value,
+        next_run: Option<i64>,
+    ) -> Result<MonitorRecord, StoreError> {
         let now = self.now();
         sqlx::query(
             "INSERT INTO monitors (name, spec, enabled, created, updated, next_run) VALUES ($1, $2, 1, $3, $4, $5)",
@@ -159,14 +164,15 @@ impl Store {
         enabled: bool,
         next_run: Option<i64>,
     ) -> Result<MonitorRecord, StoreError> {
-        let updated = sqlx::query("UPDATE monitors SET spec = $1, enabled = $2, next_run = $3, updated = $4 WHERE name = $5")
-            .bind(json_text(spec)?)
-            .bind(i64::from(enabled))
-            .bind(next_run)
-            .bind(self.now())
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE monitors SET spec = $1, enabled = $2, next_run = $3, updated = $4 WHERE name = $5")
+                .bind(json_text(spec)?)
+                .bind(i64::from(enabled))
+                .bind(next_run)
+                .bind(self.now())
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(monitor_not_found(name));
         }
@@ -207,10 +213,12 @@ impl Store {
 
     /// Enabled monitors whose next run is due.
     pub async fn due_monitors(&self, now: i64) -> Result<Vec<MonitorRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM monitors WHERE enabled = 1 AND next_run IS NOT NULL AND next_run <= $1 ORDER BY next_run")
-            .bind(now)
-            .fetch_all(&self.writer)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM monitors WHERE enabled = 1 AND next_run IS NOT NULL AND next_run <= $1 ORDER BY next_run",
+        )
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?;
         rows.iter().map(monitor_from_row).collect()
     }
 
@@ -281,10 +289,12 @@ impl Store {
                     .fetch_all(&self.reader)
                     .await?
             }
-            None => sqlx::query("SELECT * FROM monitor_reports ORDER BY created DESC, id DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.reader)
-                .await?,
+            None => {
+                sqlx::query("SELECT * FROM monitor_reports ORDER BY created DESC, id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?
+            }
         };
         rows.iter().map(report_from_row).collect()
     }
@@ -304,11 +314,12 @@ impl Store {
         // second insert); the retry then finds its alert and counts an occurrence.
         for _ in 0..2 {
             let mut tx = self.writer.begin_with(self.backend.begin_write()).await?;
-            let existing = sqlx::query("SELECT * FROM monitor_alerts WHERE monitor = $1 AND rule = $2 AND status = 'firing'")
-                .bind(monitor)
-                .bind(&fired.rule)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing =
+                sqlx::query("SELECT * FROM monitor_alerts WHERE monitor = $1 AND rule = $2 AND status = 'firing'")
+                    .bind(monitor)
+                    .bind(&fired.rule)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let (id, notify, new) = match existing {
                 Some(row) => {
                     let alert = alert_from_row(&row)?;
@@ -365,7 +376,11 @@ impl Store {
     }
 
     /// Resolves the firing alerts of `monitor` whose rule is not in `still_failing`.
-    pub async fn resolve_alerts(&self, monitor: &str, still_failing: &[String]) -> Result<Vec<AlertRecord>, StoreError> {
+    pub async fn resolve_alerts(
+        &self,
+        monitor: &str,
+        still_failing: &[String],
+    ) -> Result<Vec<AlertRecord>, StoreError> {
         let now = self.now();
         let firing = sqlx::query("SELECT * FROM monitor_alerts WHERE monitor = $1 AND status = 'firing'")
             .bind(monitor)
@@ -377,11 +392,13 @@ impl Store {
             if still_failing.contains(&alert.rule) {
                 continue;
             }
-            sqlx::query("UPDATE monitor_alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2 AND status = 'firing'")
-                .bind(now)
-                .bind(&alert.id)
-                .execute(&self.writer)
-                .await?;
+            sqlx::query(
+                "UPDATE monitor_alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2 AND status = 'firing'",
+            )
+            .bind(now)
+            .bind(&alert.id)
+            .execute(&self.writer)
+            .await?;
             alert.status = "resolved".into();
             alert.resolved_at = Some(now);
             resolved.push(alert);
@@ -408,7 +425,12 @@ impl Store {
     }
 
     /// Newest first; optionally one monitor's, optionally one status.
-    pub async fn list_alerts(&self, monitor: Option<&str>, status: Option<&str>, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+    pub async fn list_alerts(
+        &self,
+        monitor: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM monitor_alerts WHERE ($1 IS NULL OR monitor = $1) AND ($2 IS NULL OR status = $2) \
              ORDER BY last_fired DESC, id DESC LIMIT $3",
