@@ -395,18 +395,36 @@ fn empty_side(reference: &ColumnSample, current: &ColumnSample) -> Result<(), No
     Ok(())
 }
 
-/// Distinct non-missing values over both sides (Evidently's `nunique` of the concatenation).
+/// Distinct non-missing values over both sides (Evidently's `nunique` of the concatenation),
+/// counted only up to `DISTINCT_CAP`: the default choice of method only asks whether there are
+/// more than 5 (or 2), and stopping early keeps a million-row column at one cheap pass.
+const DISTINCT_CAP: usize = 6;
+
 fn distinct_union(reference: &ColumnSample, current: &ColumnSample) -> usize {
     match (&reference.values, &current.values) {
         (Values::Numeric(r), Values::Numeric(c)) => {
-            let mut all: Vec<u64> = r.iter().chain(c).map(|v| canonical_bits(*v)).collect();
-            all.sort_unstable();
-            all.dedup();
-            all.len()
+            let mut seen: Vec<u64> = Vec::with_capacity(DISTINCT_CAP);
+            for bits in r.iter().chain(c).map(|v| canonical_bits(*v)) {
+                if !seen.contains(&bits) {
+                    seen.push(bits);
+                    if seen.len() >= DISTINCT_CAP {
+                        break;
+                    }
+                }
+            }
+            seen.len()
         }
         (Values::Strings(r), Values::Strings(c)) => {
-            let all: std::collections::HashSet<&str> = r.iter().chain(c).map(String::as_str).collect();
-            all.len()
+            let mut seen: Vec<&str> = Vec::with_capacity(DISTINCT_CAP);
+            for value in r.iter().chain(c).map(String::as_str) {
+                if !seen.contains(&value) {
+                    seen.push(value);
+                    if seen.len() >= DISTINCT_CAP {
+                        break;
+                    }
+                }
+            }
+            seen.len()
         }
         _ => 0,
     }
