@@ -494,3 +494,33 @@ def test_bad_monitor_specs_and_requests_get_clear_errors(server, scenario):
     api_error(server.post("/api/v1/monitoring/reports", json={
         "reference": {"dataset": "mon-reference"}, "current": {"dataset": "mon-reference"},
         "options": {"columns": ["nope"]}}), (400,), "INVALID_PARAMETER_VALUE")
+
+
+def test_cli_report_gates_on_drift_and_writes_the_html(server, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import keelson_bin
+
+    rng = np.random.default_rng(21)
+    ingest_frame(server, "cli-ref", pd.DataFrame({"x": rng.normal(0, 1, 500)}), {"x": "float64"})
+    ingest_frame(server, "cli-same", pd.DataFrame({"x": rng.normal(0, 1, 500)}), {"x": "float64"})
+    ingest_frame(server, "cli-moved", pd.DataFrame({"x": rng.normal(1, 1, 500)}), {"x": "float64"})
+    env = {**os.environ, "KEELSON_SERVER_URL": server.url}
+
+    def report(current: str, *extra: str) -> subprocess.CompletedProcess:
+        argv = [str(keelson_bin()), "monitor", "report", "--reference", "cli-ref:1", "--current", current, *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    html = tmp_path / "report.html"
+    moved = report("cli-moved", "--fail-on-drift", "--html", str(html))
+    assert moved.returncode == 3, (moved.stdout, moved.stderr)
+    assert "DATASET DRIFT" in moved.stdout and "DRIFT" in moved.stdout.splitlines()[1]
+    assert html.read_text().startswith("<!DOCTYPE html>")
+    same = report("cli-same", "--fail-on-drift")
+    assert same.returncode == 0, (same.stdout, same.stderr)
+    assert "no dataset drift" in same.stdout
+    missing = report("no-such-dataset")
+    assert missing.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in missing.stderr
+    bad = report("cli-same:zero")
+    assert bad.returncode == 1 and "positive number" in bad.stderr

@@ -55,6 +55,65 @@ pub enum Command {
     Endpoint(EndpointArgs),
     /// The lineage graph on a running server (OpenLineage events and Keelson's own links).
     Lineage(LineageArgs),
+    /// Drift reports and monitors on a running server.
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Server URL.
+    #[arg(long, env = "KEELSON_SERVER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (sent as a bearer token).
+    #[arg(long, env = "KEELSON_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// A drift report between two dataset versions (`NAME` for the newest, `NAME:VERSION`):
+    /// prints each column's verdict; writes the JSON and HTML reports when asked.
+    Report {
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        current: String,
+        /// Drift options as a JSON or YAML file (method per column, thresholds, drift_share…).
+        #[arg(long)]
+        options: Option<std::path::PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        /// Write the self-contained HTML report here.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
+        /// Exit with status 3 when the dataset drifts (for CI/CD gates).
+        #[arg(long)]
+        fail_on_drift: bool,
+    },
+    /// Creates a monitor from a `version: 1` spec (YAML or JSON file; `-` reads standard input).
+    Create { spec: std::path::PathBuf },
+    /// Replaces a monitor's spec.
+    Update { spec: std::path::PathBuf },
+    /// Lists monitors.
+    List,
+    /// Runs a monitor now; prints its tests and alerts.
+    Run {
+        name: String,
+        /// Exit with status 3 when a test fails (for CI/CD gates).
+        #[arg(long)]
+        fail_on_alert: bool,
+    },
+    /// Lists alerts, newest first.
+    Alerts {
+        #[arg(long)]
+        monitor: Option<String>,
+        /// `firing` or `resolved`.
+        #[arg(long)]
+        status: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

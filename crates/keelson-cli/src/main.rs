@@ -6,6 +6,7 @@ mod endpoint;
 mod lineage;
 mod logging;
 mod model;
+mod monitor;
 mod package;
 mod run;
 

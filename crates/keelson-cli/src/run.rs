@@ -18,6 +18,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Catalog(args) => return crate::model::run_catalog(args).await,
         Command::Endpoint(args) => return crate::endpoint::run(args).await,
         Command::Lineage(args) => return crate::lineage::run(args).await,
+        Command::Monitor(args) => return crate::monitor::run(args).await,
         command => Cli { global: cli.global, command },
     };
     let flags = match &cli.command {
@@ -27,7 +28,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
         }
         Command::Config { .. } => Vec::new(),
-        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) => Vec::new(),
+        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) | Command::Monitor(_) => {
+            Vec::new()
+        }
     };
     let config = match load_config(&cli.global, &flags) {
         Ok(config) => config,
@@ -43,7 +46,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
-        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) => {
+        Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) | Command::Monitor(_) => {
             unreachable!("handled before configuration is loaded")
         }
     };
