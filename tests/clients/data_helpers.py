@@ -50,7 +50,8 @@ ORDER_DTYPES = {
 CUSTOMER_DTYPES = {"customer_id": "int64", "segment": "string", "credit_limit": "float64"}
 
 PANDAS_DTYPES = {"int64": "int64", "float64": "float64", "string": "str", "datetime": "datetime64[us]"}
-ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "datetime": pa.timestamp("us")}
+ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "datetime": pa.timestamp("us"),
+               "bool": pa.bool_()}
 
 SHA256_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 

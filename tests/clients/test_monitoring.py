@@ -524,3 +524,44 @@ def test_cli_report_gates_on_drift_and_writes_the_html(server, tmp_path):
     assert missing.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in missing.stderr
     bad = report("cli-same:zero")
     assert bad.returncode == 1 and "positive number" in bad.stderr
+
+
+def test_dataset_monitor_with_genai_scores_and_safety_flags(server):
+    """A monitor over a dataset's newest version, e.g. the judged sample of a GenAI deployment's
+    traffic: bounds on the mean evaluation score and on the share of safety-flagged answers."""
+    rng = np.random.default_rng(31)
+
+    def evaluations(rows: int, score_mean: float, flag_share: float) -> pd.DataFrame:
+        return pd.DataFrame({
+            "groundedness": np.clip(np.round(rng.normal(score_mean, 0.7, rows)), 1, 5),
+            "flagged": rng.random(rows) < flag_share,
+        })
+
+    dtypes = {"groundedness": "float64", "flagged": "bool"}
+    ingest_frame(server, "evals-reference", evaluations(400, 4.3, 0.01), dtypes)
+    good = evaluations(300, 4.3, 0.01)
+    ingest_frame(server, "evals-latest", good, dtypes)
+    name = unique("genai")
+    spec = {
+        "version": 1, "name": name,
+        "source": {"dataset": "evals-latest"}, "reference": {"dataset": "evals-reference"},
+        "scores": {"groundedness": {"mean": {"min": 4.0}}, "flagged": {"rate": {"max": 0.05}}},
+    }
+    ok(server.post("/api/v1/monitors", json=spec), (201,))
+    outcome = run(server, name)
+    values = {t["rule"]: t["value"] for t in outcome["tests"]}
+    assert values["scores:groundedness:mean"] == pytest.approx(good["groundedness"].mean(), rel=1e-12)
+    assert values["scores:flagged:rate"] == pytest.approx(good["flagged"].mean(), rel=1e-12)
+    assert all(t["passed"] for t in outcome["tests"]), outcome["tests"]
+
+    bad = evaluations(300, 3.4, 0.12)
+    ingest_frame(server, "evals-latest", bad, dtypes)  # a new newest version
+    outcome = run(server, name)
+    failed = {t["rule"]: t["value"] for t in outcome["tests"] if not t["passed"]}
+    assert failed == pytest.approx({"scores:groundedness:mean": bad["groundedness"].mean(),
+                                    "scores:flagged:rate": bad["flagged"].mean()}, rel=1e-12)
+    report = ok(server.get(f"/api/v1/monitoring/reports/{outcome['report']['id']}"))
+    assert report["current"] == {"dataset": "evals-latest", "version": 2}
+    # Both columns are also compared for drift against the reference (defaults: ≤1000 rows).
+    methods = {c["column"]: c["method"] for c in report["drift"]["columns"]}
+    assert methods == {"groundedness": "chisquare", "flagged": "z"}

@@ -352,18 +352,27 @@ impl MonitorService {
         let options = drift_options.clone();
         let reference_path = reference_file.path.clone();
         let current_path = current_file.as_ref().map(|f| f.path.clone());
-        let drift = tokio::task::spawn_blocking(move || -> Result<DriftResult, MonitorError> {
-            let reference = ParquetSource::open(reference_path, &options.text_columns)?;
-            match (current_samples, current_path) {
-                (Some(samples), _) => compare_sources(&reference, &InMemory(samples), &options, learn),
-                (None, Some(path)) => {
-                    compare_sources(&reference, &ParquetSource::open(path, &options.text_columns)?, &options, learn)
-                }
-                (None, None) => Err(MonitorError::Internal("no current data".into())),
-            }
-        })
-        .await
-        .map_err(blocking_error)??;
+        let score_columns: Vec<String> = spec.scores.keys().cloned().collect();
+        let (drift, scored) =
+            tokio::task::spawn_blocking(move || -> Result<(DriftResult, Vec<ColumnSample>), MonitorError> {
+                let reference = ParquetSource::open(reference_path, &options.text_columns)?;
+                let current: Box<dyn ColumnSource> = match (current_samples, current_path) {
+                    (Some(samples), _) => Box::new(InMemory(samples)),
+                    (None, Some(path)) => Box::new(ParquetSource::open(path, &options.text_columns)?),
+                    (None, None) => return Err(MonitorError::Internal("no current data".into())),
+                };
+                let drift = compare_sources(&reference, current.as_ref(), &options, learn)?;
+                let kinds: BTreeMap<String, Option<ColumnKind>> = current.columns().into_iter().collect();
+                let scored = score_columns
+                    .iter()
+                    .filter_map(|name| kinds.get(name).copied().flatten().map(|kind| (name, kind)))
+                    .map(|(name, kind)| current.read(name, kind))
+                    .collect::<Result<Vec<_>, MonitorError>>()?;
+                Ok((drift, scored))
+            })
+            .await
+            .map_err(blocking_error)??;
+        score_tests(&spec.scores, &scored, &mut tests, &mut metrics);
         drop(current_file);
         let outputs: Vec<String> = traffic.as_ref().map(|t| t.outputs.clone()).unwrap_or_default();
         if let Some(signal) = &spec.drift {
@@ -558,6 +567,67 @@ impl MonitorService {
     }
 }
 
+/// Whether a value counts as flagged: true, a non-zero number, or "true"/"yes"/"1".
+fn flagged(value: &str) -> bool {
+    matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "1.0")
+}
+
+fn bound_condition(bound: &crate::spec::Bound) -> String {
+    match (bound.min, bound.max) {
+        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
+        (Some(lo), None) => format!("at least {lo}"),
+        (None, Some(hi)) => format!("at most {hi}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn within(value: Option<f64>, bound: &crate::spec::Bound) -> bool {
+    value.is_none_or(|v| bound.min.is_none_or(|m| v >= m) && bound.max.is_none_or(|m| v <= m))
+}
+
+fn score_tests(
+    scores: &BTreeMap<String, crate::spec::ScoreBounds>,
+    samples: &[ColumnSample],
+    tests: &mut Vec<TestResult>,
+    metrics: &mut serde_json::Map<String, Value>,
+) {
+    use crate::sample::Values;
+    for (column, bounds) in scores {
+        let sample = samples.iter().find(|s| &s.name == column);
+        let (mean, rate) = match sample.map(|s| &s.values) {
+            Some(Values::Numeric(values)) if !values.is_empty() => {
+                let n = values.len() as f64;
+                (Some(values.iter().sum::<f64>() / n), Some(values.iter().filter(|v| **v != 0.0).count() as f64 / n))
+            }
+            Some(Values::Strings(values)) if !values.is_empty() => {
+                (None, Some(values.iter().filter(|v| flagged(v)).count() as f64 / values.len() as f64))
+            }
+            _ => (None, None),
+        };
+        for (statistic, value, bound) in [("mean", mean, &bounds.mean), ("rate", rate, &bounds.rate)] {
+            let Some(bound) = bound else { continue };
+            if let Some(value) = value {
+                metrics.insert(format!("{column}.{statistic}"), json!(value));
+            }
+            let description = match (value, sample) {
+                (Some(_), _) => format!("{statistic} of `{column}`"),
+                (None, None) => format!("`{column}` is not in the data"),
+                (None, Some(_)) => format!("`{column}` has no values in this window"),
+            };
+            tests.push(TestResult {
+                rule: format!("scores:{column}:{statistic}"),
+                signal: "scores".into(),
+                column: Some(column.clone()),
+                passed: within(value, bound),
+                value,
+                condition: bound_condition(bound),
+                description,
+                estimated: false,
+            });
+        }
+    }
+}
+
 fn quality_tests(
     quality: &crate::spec::QualitySignal,
     drift: &DriftResult,
@@ -666,13 +736,8 @@ fn performance_tests(
     }
     for (name, bound) in &performance.metrics {
         let value = values.get(name).copied();
-        let passed = value.is_none_or(|v| bound.min.is_none_or(|m| v >= m) && bound.max.is_none_or(|m| v <= m));
-        let condition = match (bound.min, bound.max) {
-            (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
-            (Some(lo), None) => format!("at least {lo}"),
-            (None, Some(hi)) => format!("at most {hi}"),
-            (None, None) => String::new(),
-        };
+        let passed = within(value, bound);
+        let condition = bound_condition(bound);
         tests.push(TestResult {
             rule: format!("performance:{name}"),
             signal: "performance".into(),

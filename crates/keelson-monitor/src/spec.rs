@@ -31,6 +31,10 @@ pub struct MonitorSpec {
     pub quality: Option<QualitySignal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance: Option<PerformanceSignal>,
+    /// Bounds on per-row scores and flags in the watched data: evaluation scores and safety
+    /// flags of sampled GenAI traffic, or any numeric output. Column → bounds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, ScoreBounds>,
     #[serde(default)]
     pub alerts: AlertSpec,
 }
@@ -130,6 +134,17 @@ pub struct QualitySignal {
     /// Largest share of requests that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_error_rate: Option<f64>,
+}
+
+/// Bounds on a score column over a window: its mean, and the share of rows flagged (true, 1, or
+/// "yes"; for safety flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreBounds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<Bound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Bound>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,8 +290,22 @@ impl MonitorSpec {
             parse_duration(&schedule.every, "schedule.every")?;
         }
         parse_duration(&self.alerts.cooldown, "alerts.cooldown")?;
-        if self.drift.is_none() && self.quality.is_none() && self.performance.is_none() {
-            return Err(MonitorError::invalid("a monitor tests at least one of `drift`, `quality` or `performance`"));
+        if self.drift.is_none() && self.quality.is_none() && self.performance.is_none() && self.scores.is_empty() {
+            return Err(MonitorError::invalid(
+                "a monitor tests at least one of `drift`, `quality`, `performance` or `scores`",
+            ));
+        }
+        for (column, bounds) in &self.scores {
+            for (name, bound) in [("mean", &bounds.mean), ("rate", &bounds.rate)] {
+                if let Some(bound) = bound {
+                    if bound.min.is_none() && bound.max.is_none() {
+                        return Err(MonitorError::invalid(format!("`scores.{column}.{name}` needs `min` or `max`")));
+                    }
+                }
+            }
+            if bounds.mean.is_none() && bounds.rate.is_none() {
+                return Err(MonitorError::invalid(format!("`scores.{column}` needs `mean` or `rate`")));
+            }
         }
         if let Some(drift) = &self.drift {
             drift.options.check()?;
