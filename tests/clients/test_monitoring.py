@@ -565,3 +565,76 @@ def test_dataset_monitor_with_genai_scores_and_safety_flags(server):
     # Both columns are also compared for drift against the reference (defaults: ≤1000 rows).
     methods = {c["column"]: c["method"] for c in report["drift"]["columns"]}
     assert methods == {"groundedness": "chisquare", "flagged": "z"}
+
+
+def test_classifier_performance_auc_and_label_free_estimate_match_sklearn(server):
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
+    model = build("logreg")
+    name = unique("mon-clf")
+    version = log_and_register(model, name)
+    endpoint = unique("clf")
+    create_endpoint(server, endpoint)
+    deploy(server, endpoint, "blue", name, version, collect={"sample_rate": 1.0})
+    rows = model.inputs["input"]
+    reference = pd.DataFrame(rows.astype(np.float64), columns=[f"x{i}" for i in range(rows.shape[1])])
+    pq.write_table(pa.Table.from_pandas(reference, preserve_index=False), server.import_root / "clf-ref.parquet")
+    ok(server.post("/api/v1/datasets/clf-reference/ingest",
+                   json={"source": {"kind": "file", "path": "clf-ref.parquet"}}), (200, 201))
+
+    rng = np.random.default_rng(41)
+    predicted, probabilities, truths = [], [], []
+    labels = []
+    for start in range(0, len(rows), 8):
+        batch = rows[start : start + 8]
+        correlation = f"clf-{start}"
+        response = server.post(
+            f"/v2/models/{endpoint}/infer",
+            json={"inputs": [{"name": "input", "datatype": "FP32", "shape": list(batch.shape),
+                              "data": batch.reshape(-1).tolist()}]},
+            headers={CORRELATION_HEADER: correlation},
+        )
+        assert response.status_code == 200, response.text
+        outputs = {o["name"]: o for o in response.json()["outputs"]}
+        label = np.asarray(outputs[model.label_output]["data"], dtype=np.int64)
+        probability = np.asarray(outputs[model.probability_output]["data"], dtype=np.float64).reshape(len(batch), -1)
+        # The truth: the prediction, with about a quarter of the labels moved to another class.
+        truth = np.where(rng.random(len(batch)) < 0.25, (label + rng.integers(1, 3, len(batch))) % 3, label)
+        predicted.extend(label.tolist())
+        probabilities.extend(probability.tolist())
+        truths.extend(truth.tolist())
+        labels.append({"correlation_id": correlation, "label": truth.tolist()})
+    ok(server.post(f"/api/v1/endpoints/{endpoint}/ground-truth", json={"labels": labels}))
+
+    def collected() -> bool:
+        body = ok(server.get(f"/api/v1/endpoints/{endpoint}/collected", params={"limit": 1000}))
+        return len(body["records"]) >= len(labels)
+
+    wait_until(collected, timeout_s=30, what="the collector to write every request")
+    monitor = unique("clf")
+    spec = {
+        "version": 1, "name": monitor, "source": {"endpoint": endpoint},
+        "reference": {"dataset": "clf-reference"},
+        "features": {"input": list(reference.columns)},
+        "performance": {
+            "task": "classification", "prediction": model.label_output, "probability": model.probability_output,
+            "classes": [0, 1, 2],
+            "metrics": {"accuracy": {"min": 0.9}, "f1": {"min": 0.0}, "auc": {"min": 0.0},
+                        "estimated_accuracy": {"min": 0.5}},
+        },
+    }
+    ok(server.post("/api/v1/monitors", json=spec), (201,))
+    outcome = run(server, monitor)
+    report = ok(server.get(f"/api/v1/monitoring/reports/{outcome['report']['id']}"))
+    metrics = report["metrics"]
+    truths, predicted, probabilities = np.array(truths), np.array(predicted), np.array(probabilities)
+    assert metrics["labelled_rows"] == len(truths)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(truths, predicted), rel=1e-12)
+    for metric, reference_metric in [("precision", precision_score), ("recall", recall_score), ("f1", f1_score)]:
+        assert metrics[metric] == pytest.approx(reference_metric(truths, predicted, average="macro", zero_division=0),
+                                                rel=1e-12), metric
+    assert metrics["auc"] == pytest.approx(roc_auc_score(truths, probabilities, multi_class="ovr"), rel=1e-9)
+    assert metrics["estimated_accuracy"] == pytest.approx(probabilities.max(axis=1).mean(), rel=1e-6)
+    tests = {t["rule"]: t for t in outcome["tests"]}
+    assert tests["performance:estimated_accuracy"]["estimated"] is True
+    assert tests["performance:accuracy"]["passed"] is False  # about 75% right, below the 0.9 bound

@@ -540,3 +540,99 @@ fn chart(reference: &ColumnSample, current: &ColumnSample) -> Option<Chart> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seeded normal sample (xorshift and Box–Muller), enough for tests without a dependency.
+    fn normal(seed: u64, n: usize, mean: f64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (0..n).map(|_| mean + (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()).collect()
+    }
+
+    fn numeric(name: &str, values: Vec<f64>) -> ColumnSample {
+        ColumnSample::numeric(name, values.into_iter().map(Some))
+    }
+
+    fn strings(name: &str, values: &[&str]) -> ColumnSample {
+        ColumnSample::strings(name, ColumnKind::Categorical, values.iter().map(|v| Some(v.to_string())))
+    }
+
+    #[test]
+    fn columns_are_planned_by_kind_and_presence() {
+        let reference = InMemory(vec![
+            numeric("x", normal(1, 50, 0.0)),
+            numeric("only_ref", normal(2, 50, 0.0)),
+            strings("mixed", &["a", "b"]),
+        ]);
+        let current = InMemory(vec![numeric("x", normal(3, 50, 0.0)), numeric("mixed", vec![1.0, 2.0])]);
+        let result = compare_sources(&reference, &current, &DriftOptions::default(), None).unwrap();
+        assert_eq!(result.columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>(), ["x"]);
+        assert_eq!(result.skipped["only_ref"], "not in the current data");
+        assert!(result.skipped["mixed"].contains("categorical in the reference but numeric"));
+
+        let unknown = DriftOptions { columns: Some(vec!["nope".into()]), ..DriftOptions::default() };
+        let error = compare_sources(&reference, &current, &unknown, None).unwrap_err().to_string();
+        assert!(error.contains("`nope` is not in the reference"), "{error}");
+        let bad_share = DriftOptions { drift_share: Some(0.0), ..DriftOptions::default() };
+        assert!(compare_sources(&reference, &current, &bad_share, None).is_err());
+    }
+
+    #[test]
+    fn the_dataset_drifts_at_the_share_of_drifted_columns() {
+        let reference = InMemory(vec![numeric("a", normal(1, 300, 0.0)), numeric("b", normal(2, 300, 0.0))]);
+        let current = InMemory(vec![numeric("a", normal(3, 300, 2.0)), numeric("b", normal(4, 300, 0.0))]);
+        let half = compare_sources(&reference, &current, &DriftOptions::default(), None).unwrap();
+        assert_eq!((half.compared, half.drifted, half.share, half.dataset_drift), (2, 1, 0.5, true));
+        let strict = DriftOptions { drift_share: Some(0.75), ..DriftOptions::default() };
+        assert!(!compare_sources(&reference, &current, &strict, None).unwrap().dataset_drift);
+    }
+
+    #[test]
+    fn an_empty_or_all_missing_side_is_not_computable_and_never_drifts() {
+        let options = DriftOptions::default();
+        let empty = ColumnSample::numeric("x", [None, Some(f64::NAN)]);
+        let drift = compare_column(&numeric("x", normal(1, 20, 0.0)), &empty, &options);
+        assert_eq!(drift.score, None);
+        assert!(!drift.drifted);
+        assert!(drift.not_computable.unwrap().contains("all missing"));
+        assert_eq!(drift.quality.missing_share, Some(1.0));
+    }
+
+    #[test]
+    fn quality_measures_range_and_new_categories_against_the_reference() {
+        let options = DriftOptions::default();
+        let drift =
+            compare_column(&numeric("x", vec![0.0, 1.0, 2.0]), &numeric("x", vec![-1.0, 1.0, 3.0, 2.0]), &options);
+        assert_eq!(drift.quality.out_of_range_share, Some(0.5));
+        let drift = compare_column(&strings("c", &["a", "b"]), &strings("c", &["a", "z", "z", "y"]), &options);
+        assert_eq!(drift.quality.new_category_share, Some(0.75));
+        assert_eq!(drift.quality.new_categories, ["z", "y"]);
+    }
+
+    #[test]
+    fn learned_thresholds_sit_above_the_reference_chunks_own_scores() {
+        let reference = numeric("x", normal(7, 5_000, 0.0));
+        let learn = Learn { chunks: 10, k: 3.0 };
+        let threshold = learned_threshold(&reference, Method::Wasserstein, learn).unwrap();
+        // Chunks of 500 against their whole differ by sampling noise only: about 0.05 ± 0.02.
+        assert!(threshold > 0.05 && threshold < 0.2, "{threshold}");
+        let calm = InMemory(vec![numeric("x", normal(8, 5_000, 0.0))]);
+        let shifted = InMemory(vec![numeric("x", normal(9, 5_000, 0.3))]);
+        let reference = InMemory(vec![reference]);
+        let options = DriftOptions::default();
+        let calm = compare_sources(&reference, &calm, &options, Some(learn)).unwrap();
+        let shifted = compare_sources(&reference, &shifted, &options, Some(learn)).unwrap();
+        assert_eq!(calm.columns[0].threshold, threshold);
+        assert!(!calm.columns[0].drifted && shifted.columns[0].drifted);
+        let tiny = numeric("x", vec![1.0, 2.0, 3.0]);
+        assert_eq!(learned_threshold(&tiny, Method::Ks, learn), None);
+    }
+}

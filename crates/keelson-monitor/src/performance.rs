@@ -21,9 +21,10 @@ pub fn class_of(value: &Value) -> Option<String> {
     }
 }
 
-/// Classification metrics over `(truth, prediction)` pairs; `scores` are positive-class
-/// probabilities (for AUC), aligned with the pairs when given.
-pub fn classification(pairs: &[(String, String)], scores: Option<&[f64]>) -> BTreeMap<String, f64> {
+/// Classification metrics over `(truth, prediction)` pairs: accuracy, and precision, recall and
+/// F1 — for the positive class `1` when every label is 0 or 1 (scikit-learn's `binary`
+/// average), macro-averaged over the classes seen otherwise.
+pub fn classification(pairs: &[(String, String)]) -> BTreeMap<String, f64> {
     let mut metrics = BTreeMap::new();
     if pairs.is_empty() {
         return metrics;
@@ -58,15 +59,27 @@ pub fn classification(pairs: &[(String, String)], scores: Option<&[f64]>) -> BTr
     metrics.insert("precision".into(), precision);
     metrics.insert("recall".into(), recall);
     metrics.insert("f1".into(), f1);
-    if let Some(scores) = scores {
-        let labels: Vec<bool> = pairs.iter().map(|(t, _)| t == "1").collect();
-        if binary {
-            if let Ok(outcome) = roc_auc(scores, &labels) {
-                metrics.insert("auc".into(), outcome);
-            }
+    metrics
+}
+
+/// ROC-AUC from class probabilities (one row per pair, one column per class of `classes`):
+/// binary AUC of the second class's probability for two classes, one-vs-rest macro average for
+/// more (scikit-learn's `roc_auc_score(multi_class="ovr")`). None when a class never occurs or
+/// never fails to occur among the truths.
+pub fn auc(truths: &[String], probabilities: &[Vec<f64>], classes: &[String]) -> Option<f64> {
+    let one_vs_rest = |k: usize| {
+        let labels: Vec<bool> = truths.iter().map(|t| *t == classes[k]).collect();
+        let scores: Vec<f64> = probabilities.iter().map(|p| p.get(k).copied().unwrap_or(f64::NAN)).collect();
+        roc_auc(&scores, &labels).ok()
+    };
+    match classes.len() {
+        0 | 1 => None,
+        2 => one_vs_rest(1),
+        n => {
+            let all: Option<Vec<f64>> = (0..n).map(one_vs_rest).collect();
+            all.map(|v| v.iter().sum::<f64>() / n as f64)
         }
     }
-    metrics
 }
 
 /// Regression metrics over `(truth, prediction)` pairs.
@@ -91,12 +104,18 @@ pub fn regression(pairs: &[(f64, f64)]) -> BTreeMap<String, f64> {
     metrics
 }
 
-/// Confidence-based performance estimation for a binary classifier with calibrated
-/// probabilities: the expected accuracy of thresholding at 0.5, which is the mean confidence of
-/// the predicted class. An estimate, not a measurement.
-pub fn estimated_accuracy(probabilities: &[f64]) -> Option<f64> {
-    let valid: Vec<f64> = probabilities.iter().copied().filter(|p| (0.0..=1.0).contains(p)).collect();
-    (!valid.is_empty()).then(|| valid.iter().map(|p| p.max(1.0 - p)).sum::<f64>() / valid.len() as f64)
+/// Confidence-based performance estimation (CBPE) for a classifier with calibrated class
+/// probabilities: each row is right with the probability of the class it predicts (the largest),
+/// so the expected accuracy is the mean of the row maxima. An estimate, not a measurement; rows
+/// whose probabilities are not a distribution are left out.
+pub fn estimated_accuracy(probabilities: &[Vec<f64>]) -> Option<f64> {
+    let maxima: Vec<f64> = probabilities
+        .iter()
+        .filter(|row| !row.is_empty() && row.iter().all(|p| (0.0..=1.0).contains(p)))
+        .filter(|row| (row.iter().sum::<f64>() - 1.0).abs() < 1e-3)
+        .map(|row| row.iter().copied().fold(0.0, f64::max))
+        .collect();
+    (!maxima.is_empty()).then(|| maxima.iter().sum::<f64>() / maxima.len() as f64)
 }
 
 #[cfg(test)]
@@ -109,14 +128,19 @@ mod tests {
 
     #[test]
     fn binary_metrics_follow_their_definitions() {
-        let m = classification(&pairs(&[("1", "1"), ("1", "0"), ("0", "0"), ("0", "1"), ("1", "1")]), None);
+        let m = classification(&pairs(&[("1", "1"), ("1", "0"), ("0", "0"), ("0", "1"), ("1", "1")]));
         assert_eq!(m["accuracy"], 0.6);
         assert!((m["precision"] - 2.0 / 3.0).abs() < 1e-12);
         assert!((m["recall"] - 2.0 / 3.0).abs() < 1e-12);
         let r = regression(&[(1.0, 2.0), (3.0, 3.0)]);
         assert!((r["rmse"] - (0.5f64).sqrt()).abs() < 1e-12);
         assert_eq!(r["mae"], 0.5);
-        assert_eq!(estimated_accuracy(&[0.9, 0.2]), Some(0.85));
+        let estimate = estimated_accuracy(&[vec![0.1, 0.9], vec![0.8, 0.2], vec![0.5, 0.7]]).unwrap();
+        assert!((estimate - 0.85).abs() < 1e-12, "{estimate}");
+        let truths: Vec<String> = ["0", "1", "1", "0"].iter().map(|s| s.to_string()).collect();
+        let probabilities = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.75, 0.25], vec![0.7, 0.3]];
+        let classes = vec!["0".to_string(), "1".to_string()];
+        assert_eq!(auc(&truths, &probabilities, &classes), Some(0.75));
         assert_eq!(class_of(&serde_json::json!(1.0)), Some("1".into()));
     }
 }

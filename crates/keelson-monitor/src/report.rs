@@ -235,3 +235,34 @@ pub fn render_html(report: &Report) -> String {
     html.push_str("</body></html>\n");
     html
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::{compare_sources, DriftOptions, InMemory};
+    use crate::sample::ColumnSample;
+
+    #[test]
+    fn the_html_page_is_self_contained_and_escapes_what_users_named() {
+        let reference = InMemory(vec![ColumnSample::numeric("<b>x</b>", (0..50).map(|i| Some(i as f64)))]);
+        let current = InMemory(vec![ColumnSample::numeric("<b>x</b>", (0..50).map(|i| Some(i as f64 + 25.0)))]);
+        let drift = compare_sources(&reference, &current, &DriftOptions::default(), None).unwrap();
+        let report = Report {
+            id: "r1".into(),
+            created: "2026-01-01T00:00:00.000Z".into(),
+            monitor: Some("m&m".into()),
+            reference: serde_json::json!({"dataset": "a"}),
+            current: serde_json::json!({"dataset": "b"}),
+            drift: Some(drift),
+            tests: vec![],
+            metrics: serde_json::Map::new(),
+        };
+        let html = render_html(&report);
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && !html.contains("<b>x</b>"));
+        assert!(html.contains("m&amp;m"));
+        assert_eq!(html.matches("<svg").count(), 1);
+        assert!(!html.contains("<script") && !html.contains("src="));
+        assert_eq!(report.summary()["drifted_columns"], 1);
+        assert_eq!(report.json_key(), "monitoring/reports/r1/report.json");
+    }
+}

@@ -7,7 +7,7 @@ use crate::collected::{read_labels, read_traffic, row_label, TrafficTable, Windo
 use crate::drift::{compare_sources, ColumnSource, DriftOptions, DriftResult, InMemory, Learn};
 use crate::error::MonitorError;
 use crate::notify::{send, Channel, Notification};
-use crate::performance::{class_of, classification, estimated_accuracy, regression};
+use crate::performance::{auc, class_of, classification, estimated_accuracy, regression};
 use crate::report::{render_html, Report, TestResult};
 use crate::sample::{parquet_columns, read_parquet_column, ColumnKind, ColumnSample};
 use crate::spec::{parse_duration, MonitorSpec, Task};
@@ -682,6 +682,32 @@ fn quality_tests(
     }
 }
 
+/// Per-row class probabilities and the classes they belong to: a single column is the
+/// probability of class `1` of a binary classifier; `name[i]` columns are one per class.
+fn class_probabilities(
+    performance: &crate::spec::PerformanceSignal,
+    traffic: &TrafficTable,
+) -> (Option<Vec<Vec<f64>>>, Vec<String>) {
+    let Some(name) = &performance.probability else { return (None, Vec::new()) };
+    let number = |v: &Option<Value>| v.as_ref().and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let (rows, count): (Vec<Vec<f64>>, usize) = match traffic.columns.get(name) {
+        Some(column) => (column.iter().map(|v| vec![1.0 - number(v), number(v)]).collect(), 2),
+        None => {
+            let columns: Vec<&Vec<Option<Value>>> =
+                (0..).map_while(|i| traffic.columns.get(&format!("{name}[{i}]"))).collect();
+            if columns.is_empty() {
+                return (None, Vec::new());
+            }
+            ((0..traffic.rows).map(|row| columns.iter().map(|c| number(&c[row])).collect()).collect(), columns.len())
+        }
+    };
+    let classes = match &performance.classes {
+        Some(classes) => classes.iter().filter_map(class_of).collect(),
+        None => (0..count).map(|i| i.to_string()).collect(),
+    };
+    (Some(rows), classes)
+}
+
 fn performance_tests(
     performance: &crate::spec::PerformanceSignal,
     traffic: &TrafficTable,
@@ -690,27 +716,31 @@ fn performance_tests(
     metrics: &mut serde_json::Map<String, Value>,
 ) {
     let predictions = traffic.columns.get(&performance.prediction);
-    let probabilities = performance.probability.as_ref().and_then(|p| traffic.columns.get(p));
     let mut values = BTreeMap::new();
     let labelled;
     match performance.task {
         Task::Classification => {
+            let (probabilities, classes) = class_probabilities(performance, traffic);
             let mut pairs = Vec::new();
-            let mut scores = Vec::new();
+            let mut labelled_probabilities = Vec::new();
             for (row, (id, index)) in traffic.row_ids.iter().enumerate() {
                 let Some(prediction) = predictions.and_then(|p| p[row].as_ref()).and_then(class_of) else { continue };
                 let Some(truth) = labels.get(id).and_then(|l| row_label(l, *index)).and_then(class_of) else {
                     continue;
                 };
                 pairs.push((truth, prediction));
-                scores.push(probabilities.and_then(|p| p[row].as_ref()).and_then(Value::as_f64).unwrap_or(f64::NAN));
+                if let Some(probabilities) = &probabilities {
+                    labelled_probabilities.push(probabilities[row].clone());
+                }
             }
             labelled = pairs.len();
-            let scores = (probabilities.is_some() && scores.iter().all(|s| s.is_finite())).then_some(scores);
-            values.extend(classification(&pairs, scores.as_deref()));
-            if let Some(probabilities) = probabilities {
-                let all: Vec<f64> = probabilities.iter().flatten().filter_map(Value::as_f64).collect();
-                if let Some(estimate) = estimated_accuracy(&all) {
+            values.extend(classification(&pairs));
+            if let Some(probabilities) = &probabilities {
+                let truths: Vec<String> = pairs.iter().map(|(t, _)| t.clone()).collect();
+                if let Some(auc) = auc(&truths, &labelled_probabilities, &classes) {
+                    values.insert("auc".into(), auc);
+                }
+                if let Some(estimate) = estimated_accuracy(probabilities) {
                     values.insert("estimated_accuracy".into(), estimate);
                 }
             }

@@ -171,10 +171,15 @@ pub struct PerformanceSignal {
     pub task: Task,
     /// The output column holding the prediction.
     pub prediction: String,
-    /// For classifiers: the output column holding the predicted positive-class probability
-    /// (binary) — enables AUC and the label-free estimate.
+    /// For classifiers: the output holding class probabilities — one column per class
+    /// (`name[0]`, `name[1]`, … for a two-dimensional output, in the order of `classes`), or one
+    /// column with the probability of class `1` of a binary classifier. Enables AUC and the
+    /// label-free estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<String>,
+    /// The classes in the order of the probability columns (default 0, 1, 2, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<serde_json::Value>>,
     /// Metric name → bound: accuracy, precision, recall, f1, auc; rmse, mae, mape, r2;
     /// estimated_accuracy (no labels needed).
     pub metrics: BTreeMap<String, Bound>,
