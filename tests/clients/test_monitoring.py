@@ -43,6 +43,8 @@ pytestmark = pytest.mark.skipif(REFERENCE_MLFLOW, reason="Keelson's own monitori
 
 SECRET = "monitor-hook-secret"
 SECRET_ENV = "KEELSON_TEST_HOOK_SECRET"
+SMTP_PASSWORD = "smtp-password"
+SMTP_PASSWORD_ENV = "KEELSON_TEST_SMTP_PASSWORD"
 FEATURES = ["f0", "f1", "f2", "f3", "f4"]
 SHIFTED = ["f1", "f3"]
 REFERENCE_ROWS = 600
@@ -104,6 +106,7 @@ def server(request, tmp_path_factory):
         "KEELSON_SERVING__COLLECTOR_FLUSH_MS": "50",
         "KEELSON_MONITORING__SCHEDULER_INTERVAL_SECONDS": "1",
         SECRET_ENV: SECRET,
+        SMTP_PASSWORD_ENV: SMTP_PASSWORD,
     }
     server = start_server(workdir, request.param, env=env)
     server.import_root = import_root
@@ -638,3 +641,56 @@ def test_classifier_performance_auc_and_label_free_estimate_match_sklearn(server
     tests = {t["rule"]: t for t in outcome["tests"]}
     assert tests["performance:estimated_accuracy"]["estimated"] is True
     assert tests["performance:accuracy"]["passed"] is False  # about 75% right, below the 0.9 bound
+
+
+def test_alerts_are_mailed_through_a_real_smtp_server(server, scenario):
+    """aiosmtpd (a real SMTP server) on loopback, with AUTH: the alert arrives as a mail to each
+    recipient, from the configured sender, naming the monitor and the failed rules."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, smtp_server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            received.append(envelope)
+            return "250 OK"
+
+    logins = []
+
+    def authenticate(smtp_server, session, envelope, mechanism, auth_data):
+        ok_login = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            b"keelson", SMTP_PASSWORD.encode())
+        logins.append((mechanism, ok_login))
+        return AuthResult(success=ok_login)
+
+    from conftest import free_port
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=authenticate,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        name = unique("mailed")
+        channel = {"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port, "security": "none",
+                   "username": "keelson", "password_env": SMTP_PASSWORD_ENV,
+                   "from": "keelson@example.com", "to": ["oncall@example.com", "ml@example.com"]}
+        spec = monitor_spec(name, scenario["endpoint"], "shifted", alerts={"channels": [channel]})
+        ok(server.post("/api/v1/monitors", json=spec), (201,))
+        outcome = run(server, name)
+        assert [n["ok"] for n in outcome["notifications"]] == [True], outcome["notifications"]
+    finally:
+        controller.stop()
+    assert logins and all(success for _, success in logins), logins
+    assert len(received) == 1
+    envelope = received[0]
+    assert envelope.mail_from == "keelson@example.com"
+    assert envelope.rcpt_tos == ["oncall@example.com", "ml@example.com"]
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(envelope.original_content, policy=policy.default)
+    assert name in message["Subject"]
+    body = message.get_body().get_content()
+    for rule in (f"data_drift:{f}" for f in SHIFTED):
+        assert rule in body, body
