@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod clock;
+pub mod collected;
 pub mod config;
 pub mod datasets;
 pub mod error;

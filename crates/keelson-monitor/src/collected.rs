@@ -10,9 +10,7 @@ use keelson_core::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
-/// Where the serving data collector writes (see keelson-serving's collector).
-pub const COLLECTED_PREFIX: &str = "serving/collected";
-pub const GROUND_TRUTH_PREFIX: &str = "serving/ground-truth";
+use keelson_core::collected::{COLLECTED_PREFIX, GROUND_TRUTH_PREFIX};
 
 /// A time window, `[start, end)` in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,10 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Store prefix of collected request records.
-pub const COLLECTED_PREFIX: &str = "serving/collected";
-/// Store prefix of ground-truth labels.
-pub const GROUND_TRUTH_PREFIX: &str = "serving/ground-truth";
+/// Store prefixes of collected request records and ground-truth labels (the format is
+/// documented in keelson-core, which monitoring reads it through).
+pub use keelson_core::collected::{COLLECTED_PREFIX, GROUND_TRUTH_PREFIX};
 
 fn default_sample_rate() -> f64 {
     1.0
