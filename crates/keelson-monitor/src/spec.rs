@@ -281,7 +281,7 @@ impl MonitorSpec {
         if let Some(drift) = &self.drift {
             drift.options.check()?;
             if let Some(learned) = &drift.learned_thresholds {
-                if !(2..=100).contains(&learned.chunks) || !(learned.k.is_finite() && learned.k > 0.0) {
+                if !(2..=100).contains(&learned.chunks) || !learned.k.is_finite() || learned.k <= 0.0 {
                     return Err(MonitorError::invalid(
                         "`drift.learned_thresholds`: `chunks` must be 2 to 100 and `k` a positive number",
                     ));
