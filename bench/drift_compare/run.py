@@ -79,6 +79,12 @@ def status_mib(pid: int, field: str) -> float:
     raise KeyError(field)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_hwm(pid: int) -> bool:
     """Resets the process's VmHWM to its current RSS (Linux >= 4.0); False where refused."""
     try:
@@ -159,15 +165,17 @@ def run_keelson(binary: Path, data: Path, work: Path, repeat: int, raw: Path) ->
             memory = MemSample(work, f"keelson{attempt}", server.pid)
             try:
                 time.sleep(0.3)  # memsample's first tick before the request
+                cpu_before = cpu_seconds(server.pid)
                 body, seconds = post(f"{url}/api/v1/monitoring/reports",
                                      {"reference": {"dataset": "ref"}, "current": {"dataset": "cur"}, "options": {}},
                                      (200, 201), "the drift report", log_path)
                 hwm = status_mib(server.pid, "VmHWM")
+                cpu = cpu_seconds(server.pid) - cpu_before
                 time.sleep(0.6)  # one more memsample tick after the answer
             finally:
                 sampled = memory.peak()
             requests_done.append({
-                "seconds": round(seconds, 3), "baseline_rss_mib": baseline,
+                "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 2), "baseline_rss_mib": baseline,
                 # With the reset, VmHWM is the peak of this request alone; without it the
                 # process's life-long peak (then the ingest's, likely), so the sampler's figure.
                 "peak_rss_mib": hwm if hwm_reset else sampled["rss_peak_mib"],
@@ -179,7 +187,8 @@ def run_keelson(binary: Path, data: Path, work: Path, repeat: int, raw: Path) ->
         drift = first["report"]["drift"]
         columns = {c["column"]: {"method": c["method"], "score": c.get("score"), "threshold": c.get("threshold"),
                                  "drifted": c["drifted"]} for c in drift["columns"]}
-        return {"seconds": requests_done[0]["seconds"], "peak_rss_mib": requests_done[0]["peak_rss_mib"],
+        return {"seconds": requests_done[0]["seconds"], "cpu_seconds": requests_done[0]["cpu_seconds"],
+                "peak_rss_mib": requests_done[0]["peak_rss_mib"],
                 "baseline_rss_mib": requests_done[0]["baseline_rss_mib"], "requests": requests_done,
                 "started_rss_mib": started_rss, "ingest_peak_rss_mib": ingest_peak, "ingest": ingest,
                 "columns": columns, "dataset_drift": drift.get("dataset_drift"),
@@ -234,10 +243,11 @@ def table(result: dict) -> tuple[str, bool]:
     lines = [
         f"drift report, {env['rows']:,} reference rows x 20 float64 columns vs {env['rows']:,} current rows "
         f"(seed {env['seed']}, 2 Parquet files, {env['parquet_mib']} MiB)",
-        f"{env['date']}; {env['keelson']} at {env['git']}; {env['machine']}; load {env['load']}",
+        f"{env['date']}; {env['keelson']}; checkout {env['git']}; {env['machine']}",
+        f"load average (1/5/15 min): {env['load']}",
         "",
-        f"{'':34} {'seconds':>9} {'peak RSS MiB':>13}",
-        f"{'keelson  POST monitoring/reports':34} {k['seconds']:9.3f} {k['peak_rss_mib']:13.1f}"
+        f"{'':34} {'seconds':>9} {'peak RSS MiB':>13} {'CPU s':>7}",
+        f"{'keelson  POST monitoring/reports':34} {k['seconds']:9.3f} {k['peak_rss_mib']:13.1f} {k['cpu_seconds']:7.2f}"
         f"   (RSS before the request {k['baseline_rss_mib']} MiB)",
     ]
     if len(k["requests"]) > 1:
@@ -248,7 +258,7 @@ def table(result: dict) -> tuple[str, bool]:
     if e is not None:
         s = e["seconds"]
         lines += [
-            f"{'evidently Report.run + .dict()':34} {s['report']:9.3f} {e['peak_rss_mib']:13.1f}"
+            f"{'evidently Report.run + .dict()':34} {s['report']:9.3f} {e['peak_rss_mib']:13.1f} {e['report_cpu_seconds']:7.2f}"
             f"   (DataFrames loaded: {e['loaded_rss_mib']} MiB; the report alone peaked at {e['report_peak_rss_mib']} MiB)",
             f"{'          read_parquet x 2 (apart)':34} {s['read_parquet']:9.3f}   (imports {s['imports']} s, "
             f"process {e['process_seconds']} s)",
@@ -257,6 +267,7 @@ def table(result: dict) -> tuple[str, bool]:
             f"{'met' if result['speed_ratio'] >= SPEED_TARGET else 'NOT met'}",
             f"memory ratio (evidently / keelson)  {result['memory_ratio']:8.1f}x   target >= {MEMORY_TARGET:.0f}x: "
             f"{'met' if result['memory_ratio'] >= MEMORY_TARGET else 'NOT met'}",
+            f"CPU time ratio (evidently / keelson) {result['cpu_ratio']:.1f}x   (the wall times include waiting for other processes' load)",
             "",
             f"{'column':7} {'designed':>9}  {'keelson':>20}  {'evidently':>20}  {'|diff|':>8}  verdicts",
         ]
@@ -309,11 +320,13 @@ def main() -> None:
     raw.mkdir(parents=True)
     log(f"data {data}, work dir {work}")
     try:
+        loads = {"before_keelson": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
         log("keelson: ingest ref and cur, then the drift report")
         keelson = run_keelson(args.keelson_bin, data, work, max(1, args.repeat), raw)
         evidently = None
         if not args.skip_evidently:
             log("evidently: read_parquet, Report([DataDriftPreset()]).run, .dict() (minutes at 1M rows)")
+            loads["before_evidently"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
             evidently = run_evidently(args.evidently_python, data, work, raw)
         shutil.copy(work / "keelson.log", raw / "keelson.log")
     finally:
@@ -323,8 +336,10 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     result = {"env": environment(args.keelson_bin, args.rows, args.seed, data), "keelson": keelson, "evidently": evidently}
+    result["env"]["load"] = " / ".join(f"{k.replace('_', ' ')} {v}" for k, v in loads.items()) + f" / at the end {result['env']['load']}"
     if evidently is not None:
         result["speed_ratio"] = round(evidently["seconds"]["report"] / keelson["seconds"], 2)
+        result["cpu_ratio"] = round(evidently["report_cpu_seconds"] / max(keelson["cpu_seconds"], 0.01), 2)
         result["memory_ratio"] = round(evidently["peak_rss_mib"] / keelson["peak_rss_mib"], 2)
     text, agree = table(result)
     result["verdicts_agree"] = agree if evidently is not None else None

@@ -78,7 +78,7 @@ impl DriftOptions {
         Ok(())
     }
 
-    fn method_for(&self, column: &str, kind: ColumnKind) -> Option<Method> {
+    pub(crate) fn method_for(&self, column: &str, kind: ColumnKind) -> Option<Method> {
         self.per_column.get(column).and_then(|o| o.method).or(match kind {
             ColumnKind::Numeric => self.numeric_method,
             ColumnKind::Categorical => self.categorical_method,
@@ -86,7 +86,7 @@ impl DriftOptions {
         })
     }
 
-    fn threshold_for(&self, column: &str) -> Option<f64> {
+    pub(crate) fn threshold_for(&self, column: &str) -> Option<f64> {
         self.per_column.get(column).and_then(|o| o.threshold).or(self.threshold)
     }
 }
@@ -154,6 +154,10 @@ pub struct ColumnDrift {
     pub quality: ColumnQuality,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chart: Option<Chart>,
+    /// The score was estimated from summaries (a stored profile) rather than computed on the
+    /// raw values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
 }
 
 /// The dataset-level verdict and every column's.
@@ -242,9 +246,9 @@ pub fn compare_sources(
     })
 }
 
-type Plan = (Vec<(String, ColumnKind)>, BTreeMap<String, String>);
+pub(crate) type Plan = (Vec<(String, ColumnKind)>, BTreeMap<String, String>);
 
-fn plan_columns(
+pub(crate) fn plan_columns(
     reference: &dyn ColumnSource,
     current: &dyn ColumnSource,
     options: &DriftOptions,
@@ -346,6 +350,7 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
         current: summarise(current),
         quality: quality(reference, current),
         chart: chart(reference, current),
+        approximate: false,
     }
 }
 

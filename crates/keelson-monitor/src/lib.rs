@@ -7,6 +7,7 @@ pub mod error;
 pub mod jobs;
 pub mod notify;
 pub mod performance;
+pub mod profile;
 pub mod report;
 pub mod sample;
 pub mod service;

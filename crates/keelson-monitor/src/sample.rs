@@ -7,13 +7,15 @@
 
 use crate::error::MonitorError;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// What a column holds, which decides the drift methods that apply.
 pub use crate::stats::method::ColumnKind;
 
 /// The non-missing values of a column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Values {
     Numeric(Vec<f64>),
     /// Categories and text, as strings.

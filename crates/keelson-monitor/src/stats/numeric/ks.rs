@@ -23,12 +23,14 @@ pub fn ks(reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> 
         // scipy reports the statistic rounded to the lattice even when it falls back.
         let lcm = lcm(n1 as u64, n2 as u64) as f64;
         let d = (d * lcm).round_ties_even() / lcm;
-        return Ok(Outcome::test(d, asymptotic(n1, n2, d)));
+        return Ok(Outcome::test(d, ks_asymptotic_p_value(n1, n2, d)));
     }
-    Ok(Outcome::test(d, asymptotic(n1, n2, d)))
+    Ok(Outcome::test(d, ks_asymptotic_p_value(n1, n2, d)))
 }
 
-fn asymptotic(n1: usize, n2: usize, d: f64) -> f64 {
+/// scipy's `ks_2samp(..., method="asymp")` p-value for a statistic `d` between samples of sizes
+/// `n1` and `n2`: the one-sample Kolmogorov distribution at n = round(n1 n2 / (n1 + n2)).
+pub fn ks_asymptotic_p_value(n1: usize, n2: usize, d: f64) -> f64 {
     let (m, n) = (n1 as f64, n2 as f64);
     let effective = (m * n / (m + n)).round_ties_even();
     kolmogorov_sf(effective, d).clamp(0.0, 1.0)

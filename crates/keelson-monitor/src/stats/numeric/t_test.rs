@@ -9,6 +9,24 @@ use statrs::function::beta::checked_beta_reg;
 pub fn t_test(reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> {
     require_both_finite(reference, current)?;
     let (a, b) = (Summary::of(reference), Summary::of(current));
+    student_t_test(
+        SampleMoments { n: a.n, mean: a.mean, squares: a.squares },
+        SampleMoments { n: b.n, mean: b.mean, squares: b.squares },
+    )
+}
+
+/// A sample summarised by its size, mean and sum of squared deviations from the mean: all
+/// Student's test needs, so a stored profile can be tested without its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleMoments {
+    pub n: f64,
+    pub mean: f64,
+    pub squares: f64,
+}
+
+/// [`t_test`] on two samples' moments.
+pub fn student_t_test(reference: SampleMoments, current: SampleMoments) -> Result<Outcome, NotComputable> {
+    let (a, b) = (reference, current);
     let df = a.n + b.n - 2.0;
     // From sums of squares, so one value on a side (no variance of its own) still pools.
     let pooled = (a.squares + b.squares) / df;
