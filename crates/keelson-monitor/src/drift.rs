@@ -219,8 +219,17 @@ pub fn compare_sources(
     let columns = plan
         .par_iter()
         .map(|(name, kind)| {
-            let reference = reference.read(name, *kind)?;
-            let current = current.read(name, *kind)?;
+            let mut reference = reference.read(name, *kind)?;
+            let mut current = current.read(name, *kind)?;
+            // Every numeric method sorts its samples; sorting them once, in place, spares each
+            // a copy. Learned thresholds chunk the reference in its own order, so not then.
+            if learn.is_none() {
+                for sample in [&mut reference, &mut current] {
+                    if let Values::Numeric(values) = &mut sample.values {
+                        crate::stats::numeric::sort_floats(values);
+                    }
+                }
+            }
             let mut drift = compare_column(&reference, &current, options);
             if let Some(learn) = learn {
                 if let Some(threshold) = learned_threshold(&reference, drift.method, learn) {
@@ -460,12 +469,18 @@ fn summarise(sample: &ColumnSample) -> SideSummary {
     match &sample.values {
         Values::Numeric(values) if !values.is_empty() => {
             let n = values.len() as f64;
-            let mean = values.iter().sum::<f64>() / n;
+            let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
+            for v in values {
+                sum += v;
+                min = min.min(*v);
+                max = max.max(*v);
+            }
+            let mean = sum / n;
             let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
             summary.mean = Some(mean);
             summary.std = Some(variance.sqrt());
-            summary.min = values.iter().copied().reduce(f64::min);
-            summary.max = values.iter().copied().reduce(f64::max);
+            summary.min = Some(min);
+            summary.max = Some(max);
         }
         Values::Strings(values) => {
             let distinct: std::collections::HashSet<&str> = values.iter().map(String::as_str).collect();

@@ -15,8 +15,8 @@ const B2: [f64; 7] = [-0.105, -0.305, -0.362, -0.391, -0.396, -0.345, -0.154];
 /// statistic is the standardised A²; Evidently's `anderson` method reads the p-value.
 pub fn anderson(reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> {
     require_both_finite(reference, current)?;
-    let samples = [sorted(reference), sorted(current)];
-    let pooled = sorted(&[reference, current].concat());
+    let samples = [sorted(reference).into_owned(), sorted(current).into_owned()];
+    let pooled = sorted(&[reference, current].concat()).into_owned();
     let n_total = pooled.len();
     if pooled.first() == pooled.last() {
         return Err(NotComputable::new("Anderson–Darling needs more than one distinct value"));

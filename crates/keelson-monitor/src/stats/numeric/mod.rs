@@ -10,6 +10,7 @@ mod distance;
 mod kolmogorov;
 mod ks;
 mod mann_whitney;
+mod radix;
 mod ranks;
 mod t_test;
 
@@ -18,6 +19,7 @@ pub use cramer::cramer_von_mises;
 pub use distance::{energy_distance, wasserstein, wasserstein_normed};
 pub use ks::{ks, ks_asymptotic_p_value};
 pub use mann_whitney::{mann_whitney, mann_whitney_less};
+pub use radix::{is_sorted, sort_floats};
 pub use t_test::{student_t_test, t_test, welch_t_test, SampleMoments};
 
 use super::{require_finite, NotComputable};
@@ -27,11 +29,16 @@ fn require_both_finite(reference: &[f64], current: &[f64]) -> Result<(), NotComp
     require_finite(current, "current")
 }
 
-/// A sorted copy; the inputs are finite, so the total order is the numeric one.
-fn sorted(values: &[f64]) -> Vec<f64> {
+/// The values in ascending order: borrowed when they already are (callers that compare large
+/// columns sort them once, in place), else a sorted copy. The inputs are finite, so the total
+/// order is the numeric one.
+fn sorted(values: &[f64]) -> std::borrow::Cow<'_, [f64]> {
+    if is_sorted(values) {
+        return std::borrow::Cow::Borrowed(values);
+    }
     let mut copy = values.to_vec();
-    copy.sort_unstable_by(f64::total_cmp);
-    copy
+    sort_floats(&mut copy);
+    std::borrow::Cow::Owned(copy)
 }
 
 /// Turns a NaN that slipped through an edge case into NotComputable instead of a silent answer.
