@@ -414,7 +414,7 @@ fn empty_side(reference: &ColumnSample, current: &ColumnSample) -> Result<(), No
 /// more than 5 (or 2), and stopping early keeps a million-row column at one cheap pass.
 const DISTINCT_CAP: usize = 6;
 
-fn distinct_union(reference: &ColumnSample, current: &ColumnSample) -> usize {
+pub(crate) fn distinct_union(reference: &ColumnSample, current: &ColumnSample) -> usize {
     match (&reference.values, &current.values) {
         (Values::Numeric(r), Values::Numeric(c)) => {
             let mut seen: Vec<u64> = Vec::with_capacity(DISTINCT_CAP);

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod notify;
 pub mod performance;
 pub mod profile;
+pub mod reference;
 pub mod report;
 pub mod sample;
 pub mod service;

@@ -157,6 +157,29 @@ pub fn series_sample(name: &str, kind: ColumnKind, series: &Series) -> Result<Co
     }
 }
 
+/// A dataset version's Parquet file as a column source: columns are read one at a time.
+pub struct ParquetSource {
+    path: std::path::PathBuf,
+    columns: Vec<(String, Option<ColumnKind>)>,
+}
+
+impl ParquetSource {
+    pub fn open(path: std::path::PathBuf, text_columns: &[String]) -> Result<ParquetSource, MonitorError> {
+        let columns = parquet_columns(&path, text_columns)?.into_iter().map(|c| (c.name, c.kind)).collect();
+        Ok(ParquetSource { path, columns })
+    }
+}
+
+impl crate::drift::ColumnSource for ParquetSource {
+    fn columns(&self) -> Vec<(String, Option<ColumnKind>)> {
+        self.columns.clone()
+    }
+
+    fn read(&self, name: &str, kind: ColumnKind) -> Result<ColumnSample, MonitorError> {
+        read_parquet_column(&self.path, name, kind)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

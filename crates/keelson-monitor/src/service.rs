@@ -8,8 +8,10 @@ use crate::drift::{compare_sources, ColumnSource, DriftOptions, DriftResult, InM
 use crate::error::MonitorError;
 use crate::notify::{send, Channel, Notification};
 use crate::performance::{auc, class_of, classification, estimated_accuracy, regression};
+use crate::profile::compare_frame_profiles;
+use crate::reference::{apply_learned, profile_window, reference_key, summarise, StoredReference};
 use crate::report::{render_html, Report, TestResult};
-use crate::sample::{parquet_columns, read_parquet_column, ColumnKind, ColumnSample};
+use crate::sample::{ColumnSample, ParquetSource};
 use crate::spec::{parse_duration, MonitorSpec, Task};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -17,6 +19,7 @@ use keelson_artifacts::{ArtifactKey, ArtifactStore};
 use keelson_core::datasets::DatasetVersion;
 use keelson_core::jobs::{NewJob, RetryPolicy};
 use keelson_core::time::format_rfc3339_ms;
+use keelson_core::HasErrorKind;
 use keelson_store::monitoring::{AlertRecord, FiredRule, MonitorRecord, ReportRecord};
 use keelson_store::Store;
 use serde::{Deserialize, Serialize};
@@ -81,28 +84,6 @@ pub struct RunOutcome {
 struct LocalParquet {
     path: PathBuf,
     _scratch: Option<tempfile::TempPath>,
-}
-
-struct ParquetSource {
-    path: PathBuf,
-    columns: Vec<(String, Option<ColumnKind>)>,
-}
-
-impl ParquetSource {
-    fn open(path: PathBuf, text_columns: &[String]) -> Result<ParquetSource, MonitorError> {
-        let columns = parquet_columns(&path, text_columns)?.into_iter().map(|c| (c.name, c.kind)).collect();
-        Ok(ParquetSource { path, columns })
-    }
-}
-
-impl ColumnSource for ParquetSource {
-    fn columns(&self) -> Vec<(String, Option<ColumnKind>)> {
-        self.columns.clone()
-    }
-
-    fn read(&self, name: &str, kind: ColumnKind) -> Result<ColumnSample, MonitorError> {
-        read_parquet_column(&self.path, name, kind)
-    }
 }
 
 fn blocking_error(error: tokio::task::JoinError) -> MonitorError {
@@ -212,6 +193,37 @@ impl MonitorService {
         Ok(self.artifacts.get_bytes(&key).await?)
     }
 
+    /// The monitor's stored reference summary, built (and stored) when it is not there yet.
+    pub async fn reference_for(&self, spec: &MonitorSpec) -> Result<StoredReference, MonitorError> {
+        let version = self
+            .version(&DatasetRef { dataset: spec.reference.dataset.clone(), version: spec.reference.version })
+            .await?;
+        let options = spec.drift.as_ref().map(|d| d.options.clone()).unwrap_or_default();
+        let learn =
+            spec.drift.as_ref().and_then(|d| d.learned_thresholds.as_ref()).map(|l| Learn { chunks: l.chunks, k: l.k });
+        let key = reference_key(&version.dataset, version.version, &options, learn);
+        let artifact = ArtifactKey::parse(&key).map_err(|e| MonitorError::Internal(e.to_string()))?;
+        match self.artifacts.get_bytes(&artifact).await {
+            Ok(bytes) => {
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| MonitorError::Internal(format!("stored reference {key}: {e}")));
+            }
+            Err(error) if error.kind() == keelson_core::ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+        let file = self.local_parquet(&version).await?;
+        let (dataset, number) = (version.dataset.clone(), version.version);
+        let stored = tokio::task::spawn_blocking(move || -> Result<StoredReference, MonitorError> {
+            let source = ParquetSource::open(file.path.clone(), &options.text_columns)?;
+            summarise(&dataset, number, &source, &options, learn)
+        })
+        .await
+        .map_err(blocking_error)??;
+        let body = serde_json::to_vec(&stored).map_err(|e| MonitorError::Internal(e.to_string()))?;
+        self.artifacts.put_bytes(&artifact, Bytes::from(body)).await?;
+        Ok(stored)
+    }
+
     /// Checks a spec against what exists: the reference version (pinned to the newest when not
     /// given), the trigger's job kind.
     async fn resolve_spec(&self, mut spec: MonitorSpec) -> Result<MonitorSpec, MonitorError> {
@@ -238,6 +250,7 @@ impl MonitorService {
 
     pub async fn create_monitor(&self, spec: MonitorSpec) -> Result<MonitorRecord, MonitorError> {
         let spec = self.resolve_spec(spec).await?;
+        self.reference_for(&spec).await?;
         let next_run = spec.schedule_ms().map(|every| self.store.now() + every);
         Ok(self.store.create_monitor(&spec.name, &Self::spec_json(&spec)?, next_run).await?)
     }
@@ -252,6 +265,7 @@ impl MonitorService {
             return Err(MonitorError::invalid(format!("the spec names monitor `{}`, not `{name}`", spec.name)));
         }
         let spec = self.resolve_spec(spec).await?;
+        self.reference_for(&spec).await?;
         let next_run = spec.schedule_ms().map(|every| self.store.now() + every);
         Ok(self.store.update_monitor(name, &Self::spec_json(&spec)?, enabled, next_run).await?)
     }
@@ -316,7 +330,6 @@ impl MonitorService {
         let reference = self
             .version(&DatasetRef { dataset: spec.reference.dataset.clone(), version: spec.reference.version })
             .await?;
-        let reference_file = self.local_parquet(&reference).await?;
         let mut metrics = serde_json::Map::new();
         let mut tests = Vec::new();
         let (current_description, traffic, current_samples, current_file) =
@@ -347,27 +360,20 @@ impl MonitorService {
                 }
                 (None, None) => return Err(MonitorError::invalid("`source` names an endpoint or a dataset")),
             };
-        let learn =
-            spec.drift.as_ref().and_then(|d| d.learned_thresholds.as_ref()).map(|l| Learn { chunks: l.chunks, k: l.k });
+        let stored = self.reference_for(spec).await?;
         let options = drift_options.clone();
-        let reference_path = reference_file.path.clone();
         let current_path = current_file.as_ref().map(|f| f.path.clone());
         let score_columns: Vec<String> = spec.scores.keys().cloned().collect();
         let (drift, scored) =
             tokio::task::spawn_blocking(move || -> Result<(DriftResult, Vec<ColumnSample>), MonitorError> {
-                let reference = ParquetSource::open(reference_path, &options.text_columns)?;
                 let current: Box<dyn ColumnSource> = match (current_samples, current_path) {
                     (Some(samples), _) => Box::new(InMemory(samples)),
                     (None, Some(path)) => Box::new(ParquetSource::open(path, &options.text_columns)?),
                     (None, None) => return Err(MonitorError::Internal("no current data".into())),
                 };
-                let drift = compare_sources(&reference, current.as_ref(), &options, learn)?;
-                let kinds: BTreeMap<String, Option<ColumnKind>> = current.columns().into_iter().collect();
-                let scored = score_columns
-                    .iter()
-                    .filter_map(|name| kinds.get(name).copied().flatten().map(|kind| (name, kind)))
-                    .map(|(name, kind)| current.read(name, kind))
-                    .collect::<Result<Vec<_>, MonitorError>>()?;
+                let (window, scored) = profile_window(current.as_ref(), &stored.profile, &score_columns)?;
+                let mut drift = compare_frame_profiles(&stored.profile, &window, &options)?;
+                apply_learned(&mut drift, &stored.learned);
                 Ok((drift, scored))
             })
             .await
