@@ -38,7 +38,7 @@ pub fn sort_floats(values: &mut [f64]) {
             counts[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
         }
         // A digit all keys share (the high digits of values of one magnitude) orders nothing.
-        if counts.iter().any(|c| *c == keys.len()) {
+        if counts.contains(&keys.len()) {
             continue;
         }
         let mut offset = 0;
