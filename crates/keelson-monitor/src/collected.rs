@@ -7,6 +7,7 @@ use crate::error::MonitorError;
 use crate::sample::{ColumnKind, ColumnSample};
 use keelson_artifacts::{ArtifactKey, ArtifactStore};
 use keelson_core::time::{format_rfc3339_ms, parse_rfc3339_ms};
+use keelson_core::HasErrorKind;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -73,23 +74,45 @@ fn hours(window: Window) -> Vec<String> {
     out
 }
 
-/// Keys of the files under `prefix` whose hour partition lies in the window (the two path
-/// segments before the file name).
-async fn files_in_window(artifacts: &ArtifactStore, prefix: &str, window: Window) -> Result<Vec<String>, MonitorError> {
-    let root = ArtifactKey::parse(prefix).map_err(|e| MonitorError::invalid(e.to_string()))?;
-    let wanted: std::collections::HashSet<String> = hours(window).into_iter().collect();
-    let mut keys: Vec<String> = artifacts
-        .list_recursive(Some(&root))
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .filter(|key| {
-            let parts: Vec<&str> = key.rsplitn(4, '/').collect();
-            parts.len() == 4 && wanted.contains(&format!("{}/{}", parts[2], parts[1]))
-        })
-        .collect();
+/// Keys of the files in the hour partitions (`{root}/{YYYY-MM-DD}/{HH}/…`) the window touches,
+/// listing only those partitions, so a run's cost follows its window, not the endpoint's age.
+async fn files_in_window(
+    artifacts: &ArtifactStore,
+    roots: &[String],
+    window: Window,
+) -> Result<Vec<String>, MonitorError> {
+    let mut keys = Vec::new();
+    for root in roots {
+        for hour in hours(window) {
+            let prefix =
+                ArtifactKey::parse(&format!("{root}/{hour}")).map_err(|e| MonitorError::invalid(e.to_string()))?;
+            match artifacts.list_recursive(Some(&prefix)).await {
+                Ok(objects) => keys.extend(objects.into_iter().map(|o| o.key)),
+                Err(error) if error.kind() == keelson_core::ErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
     keys.sort();
     Ok(keys)
+}
+
+/// The partition roots of an endpoint's collected traffic: one deployment's, or every one's.
+async fn traffic_roots(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    deployment: Option<&str>,
+) -> Result<Vec<String>, MonitorError> {
+    let root = format!("{COLLECTED_PREFIX}/{endpoint}");
+    if let Some(deployment) = deployment {
+        return Ok(vec![format!("{root}/{deployment}")]);
+    }
+    let key = ArtifactKey::parse(&root).map_err(|e| MonitorError::invalid(e.to_string()))?;
+    match artifacts.list(Some(&key)).await {
+        Ok(listing) => Ok(listing.dirs),
+        Err(error) if error.kind() == keelson_core::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 async fn read_lines(artifacts: &ArtifactStore, key: &str) -> Result<Vec<Value>, MonitorError> {
@@ -111,12 +134,9 @@ pub async fn read_traffic(
     window: Window,
     features: &BTreeMap<String, Vec<String>>,
 ) -> Result<TrafficTable, MonitorError> {
-    let prefix = match deployment {
-        Some(d) => format!("{COLLECTED_PREFIX}/{endpoint}/{d}"),
-        None => format!("{COLLECTED_PREFIX}/{endpoint}"),
-    };
+    let roots = traffic_roots(artifacts, endpoint, deployment).await?;
     let mut table = TrafficTable::default();
-    for key in files_in_window(artifacts, &prefix, window).await? {
+    for key in files_in_window(artifacts, &roots, window).await? {
         for record in read_lines(artifacts, &key).await? {
             let at = record.get("timestamp").and_then(Value::as_str).and_then(parse_rfc3339_ms);
             if !at.is_some_and(|t| t >= window.start && t < window.end) {
@@ -216,9 +236,9 @@ pub async fn read_labels(
     since: i64,
     until: i64,
 ) -> Result<HashMap<String, Value>, MonitorError> {
-    let prefix = format!("{GROUND_TRUTH_PREFIX}/{endpoint}");
+    let roots = [format!("{GROUND_TRUTH_PREFIX}/{endpoint}")];
     let mut labels = HashMap::new();
-    for key in files_in_window(artifacts, &prefix, Window { start: since, end: until }).await? {
+    for key in files_in_window(artifacts, &roots, Window { start: since, end: until }).await? {
         for line in read_lines(artifacts, &key).await? {
             if let (Some(id), Some(label)) = (line.get("correlation_id").and_then(Value::as_str), line.get("label")) {
                 labels.insert(id.to_string(), label.clone());
