@@ -694,3 +694,27 @@ def test_alerts_are_mailed_through_a_real_smtp_server(server, scenario):
     body = message.get_body().get_content()
     for rule in (f"data_drift:{f}" for f in SHIFTED):
         assert rule in body, body
+
+
+def test_type_errors_in_a_numeric_column_fail_the_quality_bar(server):
+    rng = np.random.default_rng(51)
+    reference = pd.DataFrame({"amount": rng.normal(100, 10, 300)})
+    ingest_frame(server, "typed-ref", reference, {"amount": "float64"})
+    amounts = [f"{v:.2f}" for v in rng.normal(100, 10, 200)]
+    for index in range(0, 200, 20):  # 10 of 200 arrive as text that is not a number
+        amounts[index] = "n/a"
+    current = pd.DataFrame({"amount": pd.array(amounts, dtype="str")})
+    ingest_frame(server, "typed-cur", current, {"amount": "string"})
+    name = unique("typed")
+    spec = {"version": 1, "name": name, "source": {"dataset": "typed-cur"}, "reference": {"dataset": "typed-ref"},
+            "quality": {"max_type_error_share": 0.01, "max_missing_share": 0.0}, "drift": {"options": {}}}
+    ok(server.post("/api/v1/monitors", json=spec), (201,))
+    outcome = run(server, name)
+    tests = {t["rule"]: t for t in outcome["tests"]}
+    assert tests["quality:type_errors:amount"]["value"] == pytest.approx(10 / 200)
+    assert not tests["quality:type_errors:amount"]["passed"]
+    assert tests["quality:missing:amount"]["passed"]
+    # The 190 numbers are still compared with the reference (KS, as scipy computes it).
+    drift = tests["data_drift:amount"]
+    numbers = pd.to_numeric(current["amount"], errors="coerce").dropna()
+    assert drift["value"] == pytest.approx(stats.ks_2samp(reference["amount"], numbers).pvalue, rel=1e-9)

@@ -35,11 +35,20 @@ pub struct TrafficTable {
 }
 
 impl TrafficTable {
-    /// The columns as samples: numeric when every present value is a number, else categorical.
-    pub fn samples(&self, text_columns: &[String]) -> Vec<ColumnSample> {
+    /// The columns as samples. A column the reference has as numeric is numeric, and what is
+    /// not a number in it counts as a type error; other columns are numeric when every present
+    /// value is a number, else categorical (text when declared).
+    pub fn samples(&self, text_columns: &[String], reference_kinds: &HashMap<String, ColumnKind>) -> Vec<ColumnSample> {
         self.columns
             .iter()
             .map(|(name, values)| {
+                if reference_kinds.get(name) == Some(&ColumnKind::Numeric) {
+                    let numbers = values.iter().filter(|v| v.as_ref().is_none_or(Value::is_number));
+                    let mut sample = ColumnSample::numeric(name, numbers.map(|v| v.as_ref().and_then(Value::as_f64)));
+                    sample.type_errors = values.iter().flatten().filter(|v| !v.is_number()).count() as u64;
+                    sample.rows += sample.type_errors;
+                    return sample;
+                }
                 let numeric = values.iter().flatten().all(Value::is_number);
                 if numeric {
                     ColumnSample::numeric(name, values.iter().map(|v| v.as_ref().and_then(Value::as_f64)))

@@ -91,6 +91,10 @@ impl DriftOptions {
     }
 }
 
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 /// A side's summary of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SideSummary {
@@ -99,6 +103,8 @@ pub struct SideSummary {
     pub nulls: u64,
     pub nans: u64,
     pub infinities: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub type_errors: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,6 +131,9 @@ pub struct ColumnQuality {
     /// Share of current rows without a usable value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing_share: Option<f64>,
+    /// Share of current rows of a numeric column holding a value of another type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_error_share: Option<f64>,
     /// Share of current numeric values outside the reference's [min, max].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_of_range_share: Option<f64>,
@@ -460,6 +469,7 @@ fn summarise(sample: &ColumnSample) -> SideSummary {
         nulls: sample.nulls,
         nans: sample.nans,
         infinities: sample.infinities,
+        type_errors: sample.type_errors,
         mean: None,
         std: None,
         min: None,
@@ -492,7 +502,12 @@ fn summarise(sample: &ColumnSample) -> SideSummary {
 }
 
 fn quality(reference: &ColumnSample, current: &ColumnSample) -> ColumnQuality {
-    let mut quality = ColumnQuality { missing_share: current.missing_share(), ..ColumnQuality::default() };
+    let mut quality = ColumnQuality {
+        missing_share: current.missing_share(),
+        type_error_share: (current.rows > 0 && current.kind == ColumnKind::Numeric)
+            .then(|| current.type_errors as f64 / current.rows as f64),
+        ..ColumnQuality::default()
+    };
     match (&reference.values, &current.values) {
         (Values::Numeric(r), Values::Numeric(c)) if !c.is_empty() => {
             let lo = r.iter().copied().reduce(f64::min);

@@ -10,7 +10,7 @@
 use crate::drift::{distinct_union, learned_threshold, ColumnSource, DriftOptions, DriftResult, Learn};
 use crate::error::MonitorError;
 use crate::profile::{ColumnProfile, FrameProfile};
-use crate::sample::ColumnSample;
+use crate::sample::{ColumnKind, ColumnSample, Values};
 use crate::stats::method::{default_method, Method};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,7 +85,10 @@ pub fn profile_window(
     let mut rows = 0;
     for (name, kind) in source.columns() {
         let Some(kind) = kind else { continue };
-        let sample = source.read(&name, kind)?;
+        let mut sample = source.read(&name, kind)?;
+        if kind != ColumnKind::Numeric && reference.column(&name).is_some_and(|c| c.kind == ColumnKind::Numeric) {
+            sample = as_numbers(sample);
+        }
         rows = rows.max(sample.rows);
         columns.push(match reference.column(&name) {
             Some(layout) => ColumnProfile::with_layout(&sample, layout),
@@ -96,6 +99,18 @@ pub fn profile_window(
         }
     }
     Ok((FrameProfile { columns, rows }, kept))
+}
+
+/// A text column where the reference has numbers: what parses as a number is one, the rest are
+/// type errors (a feature that arrives as "n/a" instead of a value).
+fn as_numbers(sample: ColumnSample) -> ColumnSample {
+    let Values::Strings(texts) = &sample.values else { return sample };
+    let parsed: Vec<Option<f64>> = texts.iter().map(|t| t.trim().parse::<f64>().ok()).collect();
+    let mut numeric = ColumnSample::numeric(&sample.name, parsed.iter().flatten().map(|v| Some(*v)));
+    numeric.type_errors = parsed.iter().filter(|v| v.is_none()).count() as u64;
+    numeric.nulls += sample.nulls;
+    numeric.rows = sample.rows;
+    numeric
 }
 
 /// Replaces fixed thresholds by learned ones where the column was compared with the method the

@@ -46,6 +46,9 @@ pub struct ColumnSample {
     pub nulls: u64,
     pub nans: u64,
     pub infinities: u64,
+    /// Values of the wrong type for the column (text sent for a numeric feature), left out of
+    /// `values` and counted in `rows`.
+    pub type_errors: u64,
 }
 
 impl ColumnSample {
@@ -82,7 +85,7 @@ impl ColumnSample {
     }
 
     fn empty(name: &str, kind: ColumnKind, values: Values) -> ColumnSample {
-        ColumnSample { name: name.to_string(), kind, values, rows: 0, nulls: 0, nans: 0, infinities: 0 }
+        ColumnSample { name: name.to_string(), kind, values, rows: 0, nulls: 0, nans: 0, infinities: 0, type_errors: 0 }
     }
 
     /// Share of rows without a usable value (null, NaN or infinite); None for an empty sample.

@@ -11,7 +11,7 @@ use crate::performance::{auc, class_of, classification, estimated_accuracy, regr
 use crate::profile::compare_frame_profiles;
 use crate::reference::{apply_learned, profile_window, reference_key, summarise, StoredReference};
 use crate::report::{render_html, Report, TestResult};
-use crate::sample::{ColumnSample, ParquetSource};
+use crate::sample::{ColumnKind, ColumnSample, ParquetSource};
 use crate::spec::{parse_duration, MonitorSpec, Task};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -330,6 +330,9 @@ impl MonitorService {
         let reference = self
             .version(&DatasetRef { dataset: spec.reference.dataset.clone(), version: spec.reference.version })
             .await?;
+        let stored = self.reference_for(spec).await?;
+        let reference_kinds: std::collections::HashMap<String, ColumnKind> =
+            stored.profile.columns.iter().map(|c| (c.name.clone(), c.kind)).collect();
         let mut metrics = serde_json::Map::new();
         let mut tests = Vec::new();
         let (current_description, traffic, current_samples, current_file) =
@@ -343,7 +346,7 @@ impl MonitorService {
                         &spec.features,
                     )
                     .await?;
-                    let samples = traffic.samples(&drift_options.text_columns);
+                    let samples = traffic.samples(&drift_options.text_columns, &reference_kinds);
                     metrics.insert("requests".into(), traffic.records.into());
                     metrics.insert("rows".into(), traffic.rows.into());
                     metrics.insert("failed_requests".into(), traffic.failed_requests.into());
@@ -360,7 +363,6 @@ impl MonitorService {
                 }
                 (None, None) => return Err(MonitorError::invalid("`source` names an endpoint or a dataset")),
             };
-        let stored = self.reference_for(spec).await?;
         let options = drift_options.clone();
         let current_path = current_file.as_ref().map(|f| f.path.clone());
         let score_columns: Vec<String> = spec.scores.keys().cloned().collect();
@@ -661,6 +663,15 @@ fn quality_tests(
                 Some(value),
                 max,
                 format!("share of missing values in `{name}`"),
+            );
+        }
+        if let (Some(max), Some(value)) = (quality.max_type_error_share, column.quality.type_error_share) {
+            push(
+                format!("quality:type_errors:{name}"),
+                Some(name),
+                Some(value),
+                max,
+                format!("share of `{name}` values that are not numbers"),
             );
         }
         if let (Some(max), Some(value)) = (quality.max_out_of_range_share, column.quality.out_of_range_share) {

@@ -131,6 +131,9 @@ pub struct QualitySignal {
     /// Largest share of categorical values the reference never had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_new_category_share: Option<f64>,
+    /// Largest share of a numeric column's values that are not numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_type_error_share: Option<f64>,
     /// Largest share of requests that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_error_rate: Option<f64>,
@@ -327,6 +330,7 @@ impl MonitorSpec {
             check_share(quality.max_out_of_range_share, "quality.max_out_of_range_share")?;
             check_share(quality.max_new_category_share, "quality.max_new_category_share")?;
             check_share(quality.max_error_rate, "quality.max_error_rate")?;
+            check_share(quality.max_type_error_share, "quality.max_type_error_share")?;
         }
         if let Some(performance) = &self.performance {
             if self.source.endpoint.is_none() {

@@ -340,6 +340,7 @@ fn summarise(profile: &ColumnProfile) -> SideSummary {
         nulls: profile.nulls,
         nans: profile.nans,
         infinities: profile.infinities,
+        type_errors: profile.type_errors,
         mean: numeric.map(|n| n.moments.mean),
         std: numeric.and_then(|n| n.moments.population_std()),
         min: numeric.and_then(|n| n.min),
@@ -351,6 +352,8 @@ fn summarise(profile: &ColumnProfile) -> SideSummary {
 fn quality(reference: &ColumnProfile, current: &ColumnProfile) -> ColumnQuality {
     let mut quality = ColumnQuality {
         missing_share: (current.rows > 0).then(|| current.missing() as f64 / current.rows as f64),
+        type_error_share: (current.rows > 0 && current.kind == ColumnKind::Numeric)
+            .then(|| current.type_errors as f64 / current.rows as f64),
         ..ColumnQuality::default()
     };
     match (&reference.numeric, &current.numeric, &reference.categories, &current.categories) {

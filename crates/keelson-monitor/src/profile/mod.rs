@@ -74,6 +74,8 @@ pub struct ColumnProfile {
     pub nulls: u64,
     pub nans: u64,
     pub infinities: u64,
+    #[serde(default)]
+    pub type_errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numeric: Option<NumericProfile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +116,7 @@ impl ColumnProfile {
             nulls: sample.nulls,
             nans: sample.nans,
             infinities: sample.infinities,
+            type_errors: sample.type_errors,
             numeric,
             categories,
             values: (sample.values.len() <= MAX_EXACT_VALUES).then(|| sample.values.clone()),
@@ -163,13 +166,14 @@ impl ColumnProfile {
         self.rows += other.rows;
         self.nulls += other.nulls;
         self.nans += other.nans;
+        self.type_errors += other.type_errors;
         self.infinities += other.infinities;
         Ok(())
     }
 
     /// Rows with a usable value.
     pub fn present(&self) -> u64 {
-        self.rows.saturating_sub(self.nulls + self.nans + self.infinities)
+        self.rows.saturating_sub(self.nulls + self.nans + self.infinities + self.type_errors)
     }
 
     pub fn missing(&self) -> u64 {
@@ -191,6 +195,7 @@ impl ColumnProfile {
             nulls: self.nulls,
             nans: self.nans,
             infinities: self.infinities,
+            type_errors: self.type_errors,
         })
     }
 }
