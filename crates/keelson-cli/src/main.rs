@@ -13,12 +13,6 @@ mod run;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: a long-running server that parses a large file or
-/// compares large columns gives the memory back soon after (glibc kept hundreds of MiB of freed
-/// Polars buffers resident), and its per-thread heaps suit the engine's many small allocations.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // Still one thread here, so changing the environment is sound; a value the user set wins.
