@@ -249,19 +249,25 @@ pub fn compare_sources(
             Ok(drift)
         })
         .collect::<Result<Vec<_>, MonitorError>>()?;
-    let drift_share = options.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE);
-    let compared = columns.iter().filter(|c| c.score.is_some()).count();
-    let drifted = columns.iter().filter(|c| c.drifted).count();
-    let share = if compared == 0 { 0.0 } else { drifted as f64 / compared as f64 };
-    Ok(DriftResult {
-        columns,
-        compared,
-        drifted,
-        share,
-        drift_share,
-        dataset_drift: compared > 0 && share >= drift_share,
-        skipped,
-    })
+    Ok(DriftResult::new(columns, options.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE), skipped))
+}
+
+impl DriftResult {
+    /// The dataset-level verdict over judged columns.
+    pub fn new(columns: Vec<ColumnDrift>, drift_share: f64, skipped: BTreeMap<String, String>) -> DriftResult {
+        let mut result =
+            DriftResult { columns, compared: 0, drifted: 0, share: 0.0, drift_share, dataset_drift: false, skipped };
+        result.recount();
+        result
+    }
+
+    /// Counts again after column verdicts changed (learned thresholds).
+    pub fn recount(&mut self) {
+        self.compared = self.columns.iter().filter(|c| c.score.is_some()).count();
+        self.drifted = self.columns.iter().filter(|c| c.drifted).count();
+        self.share = if self.compared == 0 { 0.0 } else { self.drifted as f64 / self.compared as f64 };
+        self.dataset_drift = self.compared > 0 && self.share >= self.drift_share;
+    }
 }
 
 pub(crate) type Plan = (Vec<(String, ColumnKind)>, BTreeMap<String, String>);

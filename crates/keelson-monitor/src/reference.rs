@@ -122,9 +122,7 @@ pub fn apply_learned(drift: &mut DriftResult, learned: &BTreeMap<String, Learned
             column.drifted = column.score.is_some_and(|s| column.method.drifted(s, learned.threshold));
         }
     }
-    drift.drifted = drift.columns.iter().filter(|c| c.drifted).count();
-    drift.share = if drift.compared == 0 { 0.0 } else { drift.drifted as f64 / drift.compared as f64 };
-    drift.dataset_drift = drift.compared > 0 && drift.share >= drift.drift_share;
+    drift.recount();
 }
 
 #[cfg(test)]

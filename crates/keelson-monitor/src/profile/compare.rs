@@ -96,19 +96,7 @@ pub fn compare_frame_profiles(
             Ok(compare_profiles(&reference, &current, options))
         })
         .collect::<Result<Vec<_>, MonitorError>>()?;
-    let drift_share = options.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE);
-    let compared = columns.iter().filter(|c| c.score.is_some()).count();
-    let drifted = columns.iter().filter(|c| c.drifted).count();
-    let share = if compared == 0 { 0.0 } else { drifted as f64 / compared as f64 };
-    Ok(DriftResult {
-        columns,
-        compared,
-        drifted,
-        share,
-        drift_share,
-        dataset_drift: compared > 0 && share >= drift_share,
-        skipped,
-    })
+    Ok(DriftResult::new(columns, options.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE), skipped))
 }
 
 /// A frame profile as a column source, so columns are planned exactly as for raw data.
