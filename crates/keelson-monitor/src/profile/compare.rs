@@ -182,19 +182,9 @@ fn estimate(method: Method, reference: &ColumnProfile, current: &ColumnProfile) 
     }
 }
 
-fn binned_distance(method: Method) -> Option<BinnedDistance> {
-    match method {
-        Method::Psi => Some(BinnedDistance::Psi),
-        Method::JensenShannon => Some(BinnedDistance::JensenShannon),
-        Method::Hellinger => Some(BinnedDistance::Hellinger),
-        Method::KlDiv => Some(BinnedDistance::KlDiv),
-        _ => None,
-    }
-}
-
 /// The categorical methods on counts; `truncated` counts leave out the rarest categories.
 fn counts_estimate(method: Method, counts: &CategoryCounts, truncated: bool) -> Result<Estimate, NotComputable> {
-    if let Some(distance) = binned_distance(method) {
+    if let Some(distance) = method.binned_distance() {
         return Ok(Estimate { outcome: categorical::distance(distance, counts)?, approximate: truncated });
     }
     let outcome = match method {
@@ -214,7 +204,7 @@ fn numeric_estimate(method: Method, r: &NumericProfile, c: &NumericProfile) -> R
         (Some(a), Some(b)) => Some((a.as_slice(), b.as_slice())),
         _ => None,
     };
-    if let Some(distance) = binned_distance(method) {
+    if let Some(distance) = method.binned_distance() {
         return match points {
             Some((a, b)) if distance == BinnedDistance::Hellinger => Ok(Estimate::exact(hellinger_by_value(a, b))),
             Some((a, b)) => {

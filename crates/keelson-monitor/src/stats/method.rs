@@ -338,8 +338,8 @@ pub fn compare(method: Method, reference: ColumnValues, current: ColumnValues) -
     if !method.accepts(kind) {
         return Err(NotComputable::new(format!(
             "{method} does not apply to a {} column; it applies to {}",
-            kind_name(kind),
-            method.column_kinds().iter().map(|k| kind_name(*k)).collect::<Vec<_>>().join(" and ")
+            kind,
+            method.column_kinds().iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" and ")
         )));
     }
     match (reference, current) {
@@ -352,26 +352,21 @@ pub fn compare(method: Method, reference: ColumnValues, current: ColumnValues) -
     }
 }
 
-fn kind_name(kind: ColumnKind) -> &'static str {
-    match kind {
-        ColumnKind::Numeric => "numeric",
-        ColumnKind::Categorical => "categorical",
-        ColumnKind::Text => "text",
-    }
-}
-
-fn binned_distance(method: Method) -> Option<BinnedDistance> {
-    match method {
-        Method::Psi => Some(BinnedDistance::Psi),
-        Method::JensenShannon => Some(BinnedDistance::JensenShannon),
-        Method::Hellinger => Some(BinnedDistance::Hellinger),
-        Method::KlDiv => Some(BinnedDistance::KlDiv),
-        _ => None,
+impl Method {
+    /// The distance a binned method computes on two distributions.
+    pub fn binned_distance(self) -> Option<BinnedDistance> {
+        match self {
+            Method::Psi => Some(BinnedDistance::Psi),
+            Method::JensenShannon => Some(BinnedDistance::JensenShannon),
+            Method::Hellinger => Some(BinnedDistance::Hellinger),
+            Method::KlDiv => Some(BinnedDistance::KlDiv),
+            _ => None,
+        }
     }
 }
 
 fn compare_numeric(method: Method, reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> {
-    if let Some(distance) = binned_distance(method) {
+    if let Some(distance) = method.binned_distance() {
         return binned::numeric_distance(distance, reference, current);
     }
     match method {
@@ -388,7 +383,7 @@ fn compare_numeric(method: Method, reference: &[f64], current: &[f64]) -> Result
 
 fn compare_samples(method: Method, samples: &CategorySamples) -> Result<Outcome, NotComputable> {
     let counts: &CategoryCounts = &samples.counts;
-    if let Some(distance) = binned_distance(method) {
+    if let Some(distance) = method.binned_distance() {
         return categorical::distance(distance, counts);
     }
     match method {
