@@ -531,16 +531,18 @@ impl MonitorService {
     pub async fn render_metrics(&self, out: &mut String) -> Result<(), MonitorError> {
         use std::fmt::Write;
         let monitors = self.store.list_monitors().await?;
+        let firing_counts: BTreeMap<String, i64> = self.store.firing_alert_counts().await?.into_iter().collect();
+        let reports = self.store.latest_monitor_reports().await?;
         let escape = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
         let mut scores = String::new();
         let mut shares = String::new();
         let mut firing = String::new();
         for monitor in &monitors {
-            let name = escape(&monitor.name);
-            let open = self.store.list_alerts(Some(&monitor.name), Some("firing"), 10_000).await?.len();
-            let _ = writeln!(firing, "keelson_monitor_alerts_firing{{monitor=\"{name}\"}} {open}");
-            let Some(report) = &monitor.last_report else { continue };
-            let Ok(report) = self.store.get_report(report).await else { continue };
+            let open = firing_counts.get(&monitor.name).copied().unwrap_or(0);
+            let _ = writeln!(firing, "keelson_monitor_alerts_firing{{monitor=\"{}\"}} {open}", escape(&monitor.name));
+        }
+        for report in &reports {
+            let Some(name) = report.monitor.as_deref().map(escape) else { continue };
             if let Some(share) = report.summary.get("drift_share").and_then(Value::as_f64) {
                 let _ = writeln!(shares, "keelson_monitor_drifted_column_share{{monitor=\"{name}\"}} {share}");
             }

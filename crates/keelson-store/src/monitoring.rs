@@ -424,6 +424,25 @@ impl Store {
         alert_from_row(&row)
     }
 
+    /// The report each monitor last wrote, for every monitor that has one.
+    pub async fn latest_monitor_reports(&self) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT r.* FROM monitor_reports r JOIN monitors m ON m.last_report = r.id ORDER BY r.monitor")
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    /// Firing alerts per monitor (monitors without any are left out).
+    pub async fn firing_alert_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT monitor, COUNT(*) AS n FROM monitor_alerts WHERE status = 'firing' GROUP BY monitor ORDER BY monitor",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("monitor")?, row.try_get("n")?))).collect()
+    }
+
     /// Newest first; optionally one monitor's, optionally one status.
     pub async fn list_alerts(
         &self,

@@ -80,6 +80,10 @@ async fn reports_are_listed_newest_first(db: TestDb) {
     assert_eq!(ids(db.store.list_reports(None, 10).await.unwrap()), ["b", "c", "a"]);
     assert_eq!(ids(db.store.list_reports(Some("m"), 10).await.unwrap()), ["b", "a"]);
     assert_eq!(ids(db.store.list_reports(None, 1).await.unwrap()), ["b"]);
+    db.store.create_monitor("m", &json!({}), None).await.unwrap();
+    assert!(db.store.latest_monitor_reports().await.unwrap().is_empty());
+    db.store.record_monitor_run("m", 4, Some("a"), None).await.unwrap();
+    assert_eq!(ids(db.store.latest_monitor_reports().await.unwrap()), ["a"]);
     let got = db.store.get_report("c").await.unwrap();
     assert_eq!(got, report("c", None, 2));
     assert!(matches!(db.store.get_report("zzz").await, Err(StoreError::NotFound(_))));
@@ -122,6 +126,7 @@ async fn alerts_deduplicate_cool_down_and_resolve(db: TestDb) {
     assert_eq!(firing.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["quality:missing:y"]);
     assert_eq!(store.list_alerts(None, None, 10).await.unwrap().len(), 3);
     assert_eq!(store.list_alerts(None, Some("firing"), 10).await.unwrap().len(), 2);
+    assert_eq!(store.firing_alert_counts().await.unwrap(), [("m".to_string(), 1), ("n".to_string(), 1)]);
 
     // The rule failing again after it resolved opens a new alert.
     let again = store.fire_alert("m", &rule("data_drift:x"), "r4", cooldown).await.unwrap();
