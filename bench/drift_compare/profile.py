@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,28 @@ from generate import default_dir, generate  # noqa: E402
 from run import free_port, keelson_env, log, post, reset_hwm, status_mib, stop  # noqa: E402
 
 REPORT = {"reference": {"dataset": "ref"}, "current": {"dataset": "cur"}, "options": {}}
+
+
+class RssSplit:
+    """Samples the server's anonymous and file-backed resident memory every 5 ms while a request
+    runs: the peak of each says whether a high-water mark is heap or mapped file pages."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peaks, self.done = pid, {"peak_anon_mib": 0.0, "peak_file_mib": 0.0}, threading.Event()
+
+    def sample(self) -> None:
+        while not self.done.wait(0.005):
+            self.peaks["peak_anon_mib"] = max(self.peaks["peak_anon_mib"], status_mib(self.pid, "RssAnon"))
+            self.peaks["peak_file_mib"] = max(self.peaks["peak_file_mib"], status_mib(self.pid, "RssFile"))
+
+    def __enter__(self) -> "RssSplit":
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def one_size(binary: Path, rows: int, seed: int, requests_n: int, perf_out: Path | None) -> dict:
@@ -62,9 +85,10 @@ def one_size(binary: Path, rows: int, seed: int, requests_n: int, perf_out: Path
         for _ in range(requests_n):
             baseline = status_mib(server.pid, "VmRSS")
             reset_hwm(server.pid)
-            _, seconds = post(f"{url}/api/v1/monitoring/reports", REPORT, (200, 201), "report", log_path)
+            with RssSplit(server.pid) as split:
+                _, seconds = post(f"{url}/api/v1/monitoring/reports", REPORT, (200, 201), "report", log_path)
             timings.append({"seconds": round(seconds, 3), "baseline_rss_mib": baseline,
-                            "peak_rss_mib": status_mib(server.pid, "VmHWM")})
+                            "peak_rss_mib": status_mib(server.pid, "VmHWM"), **split.peaks})
         return {"rows": rows, "requests": timings}
     finally:
         if perf is not None:

@@ -9,6 +9,7 @@
 use crate::error::MonitorError;
 use crate::sample::{ColumnKind, ColumnSample, Values};
 use crate::stats::method::{compare, default_method, score, ColumnValues, Method};
+use crate::stats::numeric::{mean_and_std, sorted};
 use crate::stats::NotComputable;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -325,14 +326,6 @@ pub(crate) fn plan_columns(
     Ok((plan, skipped))
 }
 
-fn column_values(sample: &ColumnSample) -> ColumnValues<'_> {
-    // `strs` is built by the caller; this only covers numbers.
-    match &sample.values {
-        Values::Numeric(v) => ColumnValues::Numeric(v),
-        Values::Strings(_) => ColumnValues::Numeric(&[]),
-    }
-}
-
 /// Compares one column's two samples.
 pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options: &DriftOptions) -> ColumnDrift {
     let kind = reference.kind;
@@ -343,8 +336,14 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
     let threshold = options.threshold_for(&reference.name).unwrap_or_else(|| method.default_threshold());
     let reference_strs: Vec<&str>;
     let current_strs: Vec<&str>;
-    let (reference_values, current_values) = match (&reference.values, &current.values) {
-        (Values::Strings(r), Values::Strings(c)) => {
+    // Numbers in ascending order (borrowed: compare_sources sorts them in place): the methods
+    // need them so, and the summary, quality and chart then read ends and binary searches.
+    let numbers = match (&reference.values, &current.values) {
+        (Values::Numeric(r), Values::Numeric(c)) => Some((sorted(r), sorted(c))),
+        _ => None,
+    };
+    let (reference_values, current_values) = match (&reference.values, &current.values, &numbers) {
+        (Values::Strings(r), Values::Strings(c), _) => {
             reference_strs = r.iter().map(String::as_str).collect();
             current_strs = c.iter().map(String::as_str).collect();
             if kind == ColumnKind::Text {
@@ -353,7 +352,9 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
                 (ColumnValues::Categorical(&reference_strs), ColumnValues::Categorical(&current_strs))
             }
         }
-        _ => (column_values(reference), column_values(current)),
+        (_, _, Some((r, c))) => (ColumnValues::Numeric(r), ColumnValues::Numeric(c)),
+        // Planning gives both sides one kind; a mismatch has nothing to compare.
+        _ => (ColumnValues::Numeric(&[]), ColumnValues::Numeric(&[])),
     };
     let outcome = empty_side(reference, current).and_then(|()| compare(method, reference_values, current_values));
     let (score, statistic, p_value, not_computable) = match outcome {
@@ -370,10 +371,10 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
         p_value,
         drifted: score.is_some_and(|s| method.drifted(s, threshold)),
         not_computable,
-        reference: summarise(reference),
-        current: summarise(current),
-        quality: quality(reference, current),
-        chart: chart(reference, current),
+        reference: summarise(reference, numbers.as_ref().map(|(r, _)| &**r)),
+        current: summarise(current, numbers.as_ref().map(|(_, c)| &**c)),
+        quality: quality(reference, current, numbers.as_ref().map(|(r, c)| (&**r, &**c))),
+        chart: chart(reference, current, numbers.as_ref().map(|(r, c)| (&**r, &**c))),
         approximate: false,
     }
 }
@@ -468,7 +469,8 @@ fn canonical_bits(value: f64) -> u64 {
     }
 }
 
-fn summarise(sample: &ColumnSample) -> SideSummary {
+/// `sorted` is the sample's numbers in ascending order, for a numeric sample.
+fn summarise(sample: &ColumnSample, sorted: Option<&[f64]>) -> SideSummary {
     let mut summary = SideSummary {
         rows: sample.rows,
         missing: sample.nulls + sample.nans + sample.infinities,
@@ -482,48 +484,39 @@ fn summarise(sample: &ColumnSample) -> SideSummary {
         max: None,
         distinct: None,
     };
-    match &sample.values {
-        Values::Numeric(values) if !values.is_empty() => {
-            let n = values.len() as f64;
-            let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
-            for v in values {
-                sum += v;
-                min = min.min(*v);
-                max = max.max(*v);
-            }
-            let mean = sum / n;
-            let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-            summary.mean = Some(mean);
-            summary.std = Some(variance.sqrt());
-            summary.min = Some(min);
-            summary.max = Some(max);
-        }
-        Values::Strings(values) => {
-            let distinct: std::collections::HashSet<&str> = values.iter().map(String::as_str).collect();
-            summary.distinct = Some(distinct.len() as u64);
-        }
-        Values::Numeric(_) => {}
+    if let Some(values) = sorted.filter(|v| !v.is_empty()) {
+        let (mean, std) = mean_and_std(values);
+        summary.mean = Some(mean);
+        summary.std = Some(std);
+        summary.min = values.first().copied();
+        summary.max = values.last().copied();
+    }
+    if let Values::Strings(values) = &sample.values {
+        let distinct: std::collections::HashSet<&str> = values.iter().map(String::as_str).collect();
+        summary.distinct = Some(distinct.len() as u64);
     }
     summary
 }
 
-fn quality(reference: &ColumnSample, current: &ColumnSample) -> ColumnQuality {
+/// `sorted` is both sides' numbers in ascending order, for a numeric column.
+fn quality(reference: &ColumnSample, current: &ColumnSample, sorted: Option<(&[f64], &[f64])>) -> ColumnQuality {
     let mut quality = ColumnQuality {
         missing_share: current.missing_share(),
         type_error_share: (current.rows > 0 && current.kind == ColumnKind::Numeric)
             .then(|| current.type_errors as f64 / current.rows as f64),
         ..ColumnQuality::default()
     };
-    match (&reference.values, &current.values) {
-        (Values::Numeric(r), Values::Numeric(c)) if !c.is_empty() => {
-            let lo = r.iter().copied().reduce(f64::min);
-            let hi = r.iter().copied().reduce(f64::max);
-            if let (Some(lo), Some(hi)) = (lo, hi) {
-                let outside = c.iter().filter(|v| **v < lo || **v > hi).count();
-                quality.out_of_range_share = Some(outside as f64 / c.len() as f64);
+    if let Some((r, c)) = sorted {
+        if let (Some(lo), Some(hi)) = (r.first(), r.last()) {
+            if !c.is_empty() {
+                let below = c.partition_point(|v| v < lo);
+                let above = c.len() - c.partition_point(|v| v <= hi);
+                quality.out_of_range_share = Some((below + above) as f64 / c.len() as f64);
             }
         }
-        (Values::Strings(r), Values::Strings(c)) if !c.is_empty() && reference.kind == ColumnKind::Categorical => {
+    }
+    if let (Values::Strings(r), Values::Strings(c)) = (&reference.values, &current.values) {
+        if !c.is_empty() && reference.kind == ColumnKind::Categorical {
             let known: std::collections::HashSet<&str> = r.iter().map(String::as_str).collect();
             let mut unseen = 0usize;
             let mut examples: Vec<String> = Vec::new();
@@ -538,29 +531,41 @@ fn quality(reference: &ColumnSample, current: &ColumnSample) -> ColumnQuality {
             quality.new_category_share = Some(unseen as f64 / c.len() as f64);
             quality.new_categories = examples;
         }
-        _ => {}
     }
     quality
 }
 
-fn chart(reference: &ColumnSample, current: &ColumnSample) -> Option<Chart> {
+/// `sorted` is both sides' numbers in ascending order, for a numeric column.
+fn chart(reference: &ColumnSample, current: &ColumnSample, sorted: Option<(&[f64], &[f64])>) -> Option<Chart> {
+    if let Some((r, c)) = sorted {
+        let lo = match (r.first(), c.first()) {
+            (Some(a), Some(b)) => a.min(*b),
+            (Some(v), None) | (None, Some(v)) => *v,
+            (None, None) => return None,
+        };
+        let hi = r.last().into_iter().chain(c.last()).copied().fold(lo, f64::max);
+        let bins = if hi > lo { CHART_BINS } else { 1 };
+        let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+        let edges = (0..=bins).map(|i| lo + width * i as f64).collect();
+        // A value's bin never decreases as the value grows, so each bin's count is the distance
+        // between two binary searches.
+        let bin = |v: f64| (((v - lo) / width) as usize).min(bins - 1);
+        let count = |values: &[f64]| {
+            let ends: Vec<usize> = (1..=bins)
+                .map(|b| if b == bins { values.len() } else { values.partition_point(|v| bin(*v) < b) })
+                .collect();
+            let mut start = 0;
+            ends.iter()
+                .map(|end| {
+                    let n = (end - start) as u64;
+                    start = *end;
+                    n
+                })
+                .collect()
+        };
+        return Some(Chart::Histogram { edges, reference: count(r), current: count(c) });
+    }
     match (&reference.values, &current.values) {
-        (Values::Numeric(r), Values::Numeric(c)) => {
-            let lo = r.iter().chain(c).copied().reduce(f64::min)?;
-            let hi = r.iter().chain(c).copied().reduce(f64::max)?;
-            let bins = if hi > lo { CHART_BINS } else { 1 };
-            let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
-            let edges = (0..=bins).map(|i| lo + width * i as f64).collect();
-            let count = |values: &[f64]| {
-                let mut counts = vec![0u64; bins];
-                for v in values {
-                    let bin = (((v - lo) / width) as usize).min(bins - 1);
-                    counts[bin] += 1;
-                }
-                counts
-            };
-            Some(Chart::Histogram { edges, reference: count(r), current: count(c) })
-        }
         (Values::Strings(r), Values::Strings(c)) => {
             let mut counts: HashMap<&str, (u64, u64)> = HashMap::new();
             for v in r {

@@ -135,7 +135,15 @@ pub fn parquet_columns(path: &Path, text_columns: &[String]) -> Result<Vec<Parqu
 
 /// Reads one column of a Parquet file as a sample of the given kind.
 pub fn read_parquet_column(path: &Path, column: &str, kind: ColumnKind) -> Result<ColumnSample, MonitorError> {
-    let frame = scan(path)?.select([col(column)]).collect().map_err(MonitorError::engine)?;
+    // Read eagerly on the calling thread: columns are already read in parallel, one per thread,
+    // and the lazy engine's own tasks and buffers nearly doubled the memory a read takes.
+    let file =
+        std::fs::File::open(path).map_err(|e| MonitorError::Internal(format!("reading {}: {e}", path.display())))?;
+    let frame = ParquetReader::new(file)
+        .with_columns(Some(vec![column.to_string()]))
+        .read_parallel(ParallelStrategy::None)
+        .finish()
+        .map_err(MonitorError::engine)?;
     let series = frame
         .select_at_idx(0)
         .ok_or_else(|| MonitorError::invalid(format!("column `{column}` is not in the data")))?
@@ -150,6 +158,19 @@ pub fn series_sample(name: &str, kind: ColumnKind, series: &Series) -> Result<Co
         ColumnKind::Numeric => {
             let floats = series.cast(&DataType::Float64).map_err(MonitorError::engine)?;
             let floats = floats.f64().map_err(MonitorError::engine)?;
+            if floats.null_count() == 0 {
+                // The common case, copied chunk by chunk instead of value by value.
+                let mut values = Vec::with_capacity(floats.len());
+                for array in floats.downcast_iter() {
+                    values.extend_from_slice(array.values());
+                }
+                if values.iter().fold(true, |finite, v| finite & v.is_finite()) {
+                    let rows = values.len() as u64;
+                    let mut sample = ColumnSample::empty(name, ColumnKind::Numeric, Values::Numeric(values));
+                    sample.rows = rows;
+                    return Ok(sample);
+                }
+            }
             Ok(ColumnSample::numeric(name, floats.iter()))
         }
         ColumnKind::Categorical | ColumnKind::Text => {

@@ -1,14 +1,22 @@
-//! Sorting floats by their bits: an LSD radix sort over 16-bit digits, several times faster than
-//! a comparison sort for the million-value columns drift reports sort (and drift reports are
-//! mostly sorting). Small inputs use the standard sort.
+//! Sorting floats by their bits, several times faster than a comparison sort for the
+//! million-value columns drift reports sort (and drift reports are mostly sorting).
+//!
+//! One most-significant-digit pass spreads the keys over 65,536 buckets by the 16 bits just
+//! below the prefix every key shares (so a narrow range spreads as well as a wide one); each
+//! bucket, small enough to stay in cache, is then sorted least-significant digit first over its
+//! remaining bits, skipping the digits its keys all share. Small inputs and buckets use the
+//! standard sort.
 
 /// Below this a comparison sort wins over the passes and their counts.
 const RADIX_MIN: usize = 4_096;
-/// 11-bit digits: 2,048 buckets keep the counts in L1 and the scatter's write streams few
-/// enough for the cache (16-bit digits were slower than a comparison sort at 1M values).
-const DIGIT_BITS: u32 = 11;
-const BUCKETS: usize = 1 << DIGIT_BITS;
-const PASSES: usize = 64usize.div_ceil(DIGIT_BITS as usize);
+/// Bits of the most significant digit.
+const TOP_BITS: u32 = 16;
+const TOP_BUCKETS: usize = 1 << TOP_BITS;
+/// Bits of each digit inside a bucket: 256 counts stay in L1 next to the bucket.
+const DIGIT_BITS: u32 = 8;
+const DIGIT_MASK: u64 = (1 << DIGIT_BITS) - 1;
+/// Buckets up to this size are sorted by comparison.
+const SMALL_BUCKET: usize = 256;
 
 /// A key whose unsigned order is `f64::total_cmp`'s: flip every bit of negatives, the sign bit
 /// of the rest.
@@ -26,66 +34,113 @@ fn value(key: u64) -> f64 {
 }
 
 thread_local! {
-    /// The scatter buffer of each thread's last sort, kept: a fresh 8 MiB buffer per column costs
-    /// as much in page faults as the sort itself.
+    /// The scatter buffer of each thread's last sort, kept (and never cleared: every slot is
+    /// written before it is read): a fresh 8 MiB buffer per column costs as much in page faults
+    /// as the sort itself.
     static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Sorts in `f64::total_cmp` order, in place: the floats become their keys where they lie
 /// (`bytemuck` views the slice as `u64`s), are sorted, and become floats again.
 pub fn sort_floats(values: &mut [f64]) {
-    if values.len() < RADIX_MIN {
+    // Counts are u32: a column of four billion values is sorted by comparison.
+    if values.len() < RADIX_MIN || values.len() > u32::MAX as usize {
         values.sort_unstable_by(f64::total_cmp);
         return;
     }
     let keys: &mut [u64] = bytemuck::cast_slice_mut(values);
+    let (mut low, mut high) = (u64::MAX, 0);
     for k in keys.iter_mut() {
         *k = key(f64::from_bits(*k));
+        low = low.min(*k);
+        high = high.max(*k);
     }
-    // Every pass's counts in one read of the keys.
-    let mut counts = vec![[0usize; BUCKETS]; PASSES];
-    for k in keys.iter() {
-        for (pass, digit_counts) in counts.iter_mut().enumerate() {
-            digit_counts[digit(*k, pass)] += 1;
-        }
+    if low != high {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < keys.len() {
+                scratch.resize(keys.len(), 0);
+            }
+            sort_keys(keys, &mut scratch[..keys.len()], low, high);
+        });
     }
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        scratch.clear();
-        scratch.resize(keys.len(), 0);
-        // Sorted data lands alternately in `keys` and `scratch`; `in_keys` says where it is.
-        let mut in_keys = true;
-        for (pass, digit_counts) in counts.iter_mut().enumerate() {
-            // A digit all keys share (the high digits of values of one magnitude) orders nothing.
-            if digit_counts.contains(&keys.len()) {
-                continue;
-            }
-            let mut offset = 0;
-            for c in digit_counts.iter_mut() {
-                let n = *c;
-                *c = offset;
-                offset += n;
-            }
-            let (from, to): (&[u64], &mut [u64]) =
-                if in_keys { (&*keys, &mut scratch[..]) } else { (&scratch[..], &mut *keys) };
-            for k in from {
-                let bucket = digit(*k, pass);
-                to[digit_counts[bucket]] = *k;
-                digit_counts[bucket] += 1;
-            }
-            in_keys = !in_keys;
-        }
-        if !in_keys {
-            keys.copy_from_slice(&scratch);
-        }
-    });
     for k in keys.iter_mut() {
         *k = value(*k).to_bits();
     }
 }
 
-fn digit(key: u64, pass: usize) -> usize {
-    ((key >> (pass as u32 * DIGIT_BITS)) as usize) & (BUCKETS - 1)
+/// Sorts `keys` (whose smallest and largest are `low` and `high`, not equal) using `scratch`.
+fn sort_keys(keys: &mut [u64], scratch: &mut [u64], low: u64, high: u64) {
+    let shared = (low ^ high).leading_zeros();
+    // The top digit is the 16 bits below the shared prefix, or the lowest 16.
+    let shift = 64u32.saturating_sub(shared + TOP_BITS);
+    let top = |k: u64| ((k >> shift) as usize) & (TOP_BUCKETS - 1);
+    let mut starts = vec![0u32; TOP_BUCKETS + 1];
+    for k in keys.iter() {
+        starts[top(*k)] += 1;
+    }
+    let mut offset = 0;
+    for start in starts.iter_mut() {
+        let n = *start;
+        *start = offset;
+        offset += n;
+    }
+    let mut next = starts.clone();
+    for k in keys.iter() {
+        let bucket = top(*k);
+        scratch[next[bucket] as usize] = *k;
+        next[bucket] += 1;
+    }
+    // Each bucket, now in `scratch`, is sorted into its place in `keys`.
+    for bucket in starts.windows(2) {
+        let (start, end) = (bucket[0] as usize, bucket[1] as usize);
+        sort_bucket(&mut scratch[start..end], &mut keys[start..end], shift);
+    }
+}
+
+/// Sorts `from` by its low `bits` bits (the rest are equal) into `to`, both as scratch.
+fn sort_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
+    if from.len() <= SMALL_BUCKET {
+        from.sort_unstable();
+        to.copy_from_slice(from);
+        return;
+    }
+    const DIGITS: usize = 64 / DIGIT_BITS as usize;
+    let digits = bits.div_ceil(DIGIT_BITS) as usize;
+    let digit = |k: u64, d: usize| ((k >> (d as u32 * DIGIT_BITS)) & DIGIT_MASK) as usize;
+    // Every digit's counts, and the bits where any key differs from the first (digits outside
+    // them order nothing), in one read.
+    let first = from[0];
+    let mut differing = 0;
+    let mut counts = [[0u32; 1 << DIGIT_BITS]; DIGITS];
+    for k in from.iter() {
+        differing |= k ^ first;
+        for (d, digit_counts) in counts.iter_mut().enumerate().take(digits) {
+            digit_counts[digit(*k, d)] += 1;
+        }
+    }
+    let mut in_from = true;
+    for (d, digit_counts) in counts.iter_mut().enumerate().take(digits) {
+        if digit(differing, d) == 0 {
+            continue;
+        }
+        let mut offset = 0;
+        for count in digit_counts.iter_mut() {
+            let n = *count;
+            *count = offset;
+            offset += n;
+        }
+        let (source, target): (&[u64], &mut [u64]) = if in_from { (&*from, &mut *to) } else { (&*to, &mut *from) };
+        for k in source {
+            let slot = &mut digit_counts[digit(*k, d)];
+            target[*slot as usize] = *k;
+            *slot += 1;
+        }
+        in_from = !in_from;
+    }
+    if in_from {
+        to.copy_from_slice(from);
+    }
 }
 
 /// Whether the values are already in ascending order (then nothing needs copying).
@@ -97,35 +152,64 @@ pub fn is_sorted(values: &[f64]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sorts_like_total_cmp_at_every_size_and_sign() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
-        for n in [0, 1, 2, 100, 4_095, 4_096, 50_000] {
-            let mut values: Vec<f64> = (0..n)
-                .map(|i| match i % 5 {
+        }
+    }
+
+    fn assert_sorts(mut values: Vec<f64>, what: &str) {
+        let mut expected = values.clone();
+        expected.sort_unstable_by(f64::total_cmp);
+        sort_floats(&mut values);
+        assert_eq!(
+            values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{what}"
+        );
+        assert!(is_sorted(&values), "{what}");
+    }
+
+    #[test]
+    fn sorts_like_total_cmp_at_every_size_and_sign() {
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+        for n in [0, 1, 2, 100, 4_095, 4_096, 50_000, 300_000] {
+            let values: Vec<f64> = (0..n)
+                .map(|i| match i % 6 {
                     0 => -((next() % 1000) as f64) / 7.0,
                     1 => (next() as f64) * 1e-300,
                     2 => 0.0,
                     3 => -0.0,
+                    4 => f64::from_bits(next()),
                     _ => f64::from_bits(next() >> 2) - 1e10,
                 })
                 .collect();
-            let mut expected = values.clone();
-            expected.sort_unstable_by(f64::total_cmp);
-            sort_floats(&mut values);
-            assert_eq!(
-                values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "n = {n}"
-            );
-            assert!(is_sorted(&values));
+            assert_sorts(values, &format!("mixed, n = {n}"));
         }
         assert!(!is_sorted(&[2.0, 1.0]));
+    }
+
+    #[test]
+    fn sorts_narrow_ranges_repeated_values_and_skewed_buckets() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+        let n = 200_000;
+        let units: Vec<f64> = (0..n).map(|_| (next() >> 11) as f64 / (1u64 << 53) as f64).collect();
+        let cases: [(&str, fn(usize, f64) -> f64); 6] = [
+            // Every key shares its top 30-odd bits: the top digit must come from below them.
+            ("narrow", |_, u| 1.0 + u * 1e-9),
+            ("integers", |_, u| (u * 100.0).floor()),
+            ("two values", |i, _| if i % 3 == 0 { -1.5 } else { 2.5 }),
+            ("one value but one", |i, _| if i == 777 { 1e-12 } else { 0.0 }),
+            ("heavy tail", |_, u| (u * 40.0).exp()),
+            ("ascending", |i, _| i as f64 - 1e5),
+        ];
+        for (what, make) in cases {
+            assert_sorts((0..n).map(|i| make(i, units[i])).collect(), what);
+            assert_sorts((0..n).rev().map(|i| make(i, units[i])).collect(), what);
+        }
     }
 }
