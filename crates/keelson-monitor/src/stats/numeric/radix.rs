@@ -198,7 +198,8 @@ mod tests {
         let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let n = 200_000;
         let units: Vec<f64> = (0..n).map(|_| (next() >> 11) as f64 / (1u64 << 53) as f64).collect();
-        let cases: [(&str, fn(usize, f64) -> f64); 6] = [
+        type Make = fn(usize, f64) -> f64;
+        let cases: [(&str, Make); 6] = [
             // Every key shares its top 30-odd bits: the top digit must come from below them.
             ("narrow", |_, u| 1.0 + u * 1e-9),
             ("integers", |_, u| (u * 100.0).floor()),
