@@ -229,17 +229,18 @@ pub fn compare_sources(
     let columns = plan
         .par_iter()
         .map(|(name, kind)| {
-            let mut reference = reference.read(name, *kind)?;
-            let mut current = current.read(name, *kind)?;
             // Every numeric method sorts its samples; sorting them once, in place, spares each
             // a copy. Learned thresholds chunk the reference in its own order, so not then.
-            if learn.is_none() {
-                for sample in [&mut reference, &mut current] {
-                    if let Values::Numeric(values) = &mut sample.values {
-                        crate::stats::numeric::sort_floats(values);
-                    }
+            let read = |source: &dyn ColumnSource| {
+                let mut sample = source.read(name, *kind)?;
+                if let (None, Values::Numeric(values)) = (learn, &mut sample.values) {
+                    crate::stats::numeric::sort_floats(values);
                 }
-            }
+                Ok::<_, MonitorError>(sample)
+            };
+            // The two sides in parallel too: the last columns then end together.
+            let (reference, current) = rayon::join(|| read(reference), || read(current));
+            let (reference, current) = (reference?, current?);
             let mut drift = compare_column(&reference, &current, options);
             if let Some(learn) = learn {
                 if let Some(threshold) = learned_threshold(&reference, drift.method, learn) {
