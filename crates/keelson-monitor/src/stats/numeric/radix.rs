@@ -55,21 +55,21 @@ pub fn sort_floats(values: &mut [f64]) {
         low = low.min(*k);
         high = high.max(*k);
     }
-    if low != high {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < keys.len() {
-                scratch.resize(keys.len(), 0);
-            }
-            sort_keys(keys, &mut scratch[..keys.len()], low, high);
-        });
+    if low == high {
+        keys.iter_mut().for_each(|k| *k = value(*k).to_bits());
+        return;
     }
-    for k in keys.iter_mut() {
-        *k = value(*k).to_bits();
-    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < keys.len() {
+            scratch.resize(keys.len(), 0);
+        }
+        sort_keys(keys, &mut scratch[..keys.len()], low, high);
+    });
 }
 
-/// Sorts `keys` (whose smallest and largest are `low` and `high`, not equal) using `scratch`.
+/// Sorts `keys` (whose smallest and largest are `low` and `high`, not equal) using `scratch`,
+/// and turns them back into floats' bits, bucket by bucket while each is in cache.
 fn sort_keys(keys: &mut [u64], scratch: &mut [u64], low: u64, high: u64) {
     let shared = (low ^ high).leading_zeros();
     // The top digit is the 16 bits below the shared prefix, or the lowest 16.
@@ -98,11 +98,12 @@ fn sort_keys(keys: &mut [u64], scratch: &mut [u64], low: u64, high: u64) {
     }
 }
 
-/// Sorts `from` by its low `bits` bits (the rest are equal) into `to`, both as scratch.
+/// Sorts `from` by its low `bits` bits (the rest are equal) into `to` as floats' bits, both
+/// slices serving as scratch.
 fn sort_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
     if from.len() <= SMALL_BUCKET {
         from.sort_unstable();
-        to.copy_from_slice(from);
+        to.iter_mut().zip(from.iter()).for_each(|(t, k)| *t = value(*k).to_bits());
         return;
     }
     const DIGITS: usize = 64 / DIGIT_BITS as usize;
@@ -139,7 +140,9 @@ fn sort_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
         in_from = !in_from;
     }
     if in_from {
-        to.copy_from_slice(from);
+        to.iter_mut().zip(from.iter()).for_each(|(t, k)| *t = value(*k).to_bits());
+    } else {
+        to.iter_mut().for_each(|k| *k = value(*k).to_bits());
     }
 }
 
