@@ -20,8 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,44 +30,17 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from benchlib import MemSample, free_port, stop  # noqa: E402
 from common import DTYPES, SUITE  # noqa: E402
 from generate import default_path  # noqa: E402
 
-MEMSAMPLE = HERE.parent / "memsample.py"
 INGEST_TIMEOUT_S = 3600
 STARTUP_TIMEOUT_S = 60
 
 
 def log(message: str) -> None:
     print(f"[data-bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen, timeout_s: float = 15) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class MemSample:
-    """bench/memsample.py on one process tree, from start until `peak()`."""
-
-    def __init__(self, work: Path, label: str, pid: int):
-        self.out, self.label = work / f"mem_{label}.json", label
-        self.proc = subprocess.Popen([sys.executable, str(MEMSAMPLE), str(self.out), f"{label}={pid}"])
-
-    def peak(self) -> dict:
-        stop(self.proc)
-        return json.loads(self.out.read_text())[self.label]
 
 
 def ensure_csv(path: Path | None, rows: int) -> Path:

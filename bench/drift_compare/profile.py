@@ -28,7 +28,9 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from generate import default_dir, generate  # noqa: E402
-from run import free_port, keelson_env, log, post, reset_hwm, status_mib, stop  # noqa: E402
+sys.path.insert(0, str(HERE.parent))
+from benchlib import free_port, reset_hwm, status_mib, stop  # noqa: E402
+from run import keelson_env, log, post  # noqa: E402
 
 REPORT = {"reference": {"dataset": "ref"}, "current": {"dataset": "cur"}, "options": {}}
 

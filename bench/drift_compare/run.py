@@ -30,8 +30,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,10 +40,11 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from benchlib import MemSample, cpu_seconds, free_port, reset_hwm, status_mib, stop  # noqa: E402
 from common import COLUMNS, DRIFT_SHARE, EVIDENTLY_METHODS, designed_drift  # noqa: E402
 from generate import default_dir, generate  # noqa: E402
 
-MEMSAMPLE = HERE.parent / "memsample.py"
 REQUEST_TIMEOUT_S = 3600
 STARTUP_TIMEOUT_S = 60
 SPEED_TARGET, MEMORY_TARGET = 100.0, 10.0
@@ -53,58 +52,6 @@ SPEED_TARGET, MEMORY_TARGET = 100.0, 10.0
 
 def log(message: str) -> None:
     print(f"[drift-bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen, timeout_s: float = 15) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def status_mib(pid: int, field: str) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    raise KeyError(field)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reset_hwm(pid: int) -> bool:
-    """Resets the process's VmHWM to its current RSS (Linux >= 4.0); False where refused."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class MemSample:
-    """bench/memsample.py on one process tree, from start until `peak()`."""
-
-    def __init__(self, work: Path, label: str, pid: int):
-        self.out, self.label = work / f"mem_{label}.json", label
-        self.proc = subprocess.Popen([sys.executable, str(MEMSAMPLE), str(self.out), f"{label}={pid}"])
-
-    def peak(self) -> dict:
-        stop(self.proc)
-        return json.loads(self.out.read_text())[self.label]
 
 
 def keelson_env(import_root: Path) -> dict[str, str]:
