@@ -1,30 +1,45 @@
 //! Distances between the empirical distribution functions of two samples.
 
 use super::{mean_and_std, require_both_finite, sorted};
-use crate::stats::{NotComputable, Outcome};
+use crate::stats::{require_finite, NotComputable, Outcome};
+use std::borrow::Cow;
+
+type SortedPair<'a> = (Cow<'a, [f64]>, Cow<'a, [f64]>);
+
+/// Both samples in ascending order, refused (as `require_finite` would) when either is empty or
+/// holds NaN or an infinity: in order, those sit at the ends, so only the ends are looked at.
+fn sorted_finite<'a>(reference: &'a [f64], current: &'a [f64]) -> Result<SortedPair<'a>, NotComputable> {
+    let (a, b) = (sorted(reference), sorted(current));
+    for (values, side) in [(&a, "reference"), (&b, "current")] {
+        if !(values.first().is_some_and(|v| v.is_finite()) && values.last().is_some_and(|v| v.is_finite())) {
+            require_finite(values, side)?;
+        }
+    }
+    Ok((a, b))
+}
 
 /// `scipy.stats.wasserstein_distance(reference, current)`: the area between the two empirical
 /// CDFs. Statistic only.
 pub fn wasserstein(reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> {
-    require_both_finite(reference, current)?;
-    Ok(Outcome::distance(quantile_gap_integral(reference, current)))
+    let (a, b) = sorted_finite(reference, current)?;
+    Ok(Outcome::distance(quantile_gap_integral(&a, &b)))
 }
 
 /// Evidently's `wasserstein` drift method: `wasserstein_distance(reference, current)` over
 /// `max(np.std(reference), 0.001)`. The floor is Evidently's, so a constant reference gives a
 /// large number rather than no answer. Statistic only.
 pub fn wasserstein_normed(reference: &[f64], current: &[f64]) -> Result<Outcome, NotComputable> {
-    require_both_finite(reference, current)?;
-    let norm = mean_and_std(reference).1.max(0.001);
-    Ok(Outcome::distance(quantile_gap_integral(reference, current) / norm))
+    let (a, b) = sorted_finite(reference, current)?;
+    let norm = mean_and_std(&a).1.max(0.001);
+    Ok(Outcome::distance(quantile_gap_integral(&a, &b) / norm))
 }
 
 /// The Wasserstein-1 distance as the area between the two quantile functions (the same area as
 /// between the CDFs): on each stretch of probability where both quantiles are constant, its
 /// length times their gap. Which side steps next depends on the counts alone, never on the
 /// values, so the walk does not wait on its loads as a merge of the values would.
-fn quantile_gap_integral(reference: &[f64], current: &[f64]) -> f64 {
-    let (a, b) = (sorted(reference), sorted(current));
+/// `a` and `b` are sorted.
+fn quantile_gap_integral(a: &[f64], b: &[f64]) -> f64 {
     // Probabilities in units of 1/(na·nb), integers: a's i-th value ends at (i+1)·nb.
     let (na, nb) = (a.len() as u128, b.len() as u128);
     let (mut i, mut j) = (0, 0);
