@@ -327,6 +327,13 @@ pub(crate) fn plan_columns(
     Ok((plan, skipped))
 }
 
+fn values_kind(values: &Values) -> &'static str {
+    match values {
+        Values::Numeric(_) => "numeric",
+        Values::Strings(_) => "string",
+    }
+}
+
 /// Compares one column's two samples.
 pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options: &DriftOptions) -> ColumnDrift {
     let kind = reference.kind;
@@ -343,21 +350,28 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
         (Values::Numeric(r), Values::Numeric(c)) => Some((sorted(r), sorted(c))),
         _ => None,
     };
-    let (reference_values, current_values) = match (&reference.values, &current.values, &numbers) {
+    let values = match (&reference.values, &current.values, &numbers) {
         (Values::Strings(r), Values::Strings(c), _) => {
             reference_strs = r.iter().map(String::as_str).collect();
             current_strs = c.iter().map(String::as_str).collect();
-            if kind == ColumnKind::Text {
+            Ok(if kind == ColumnKind::Text {
                 (ColumnValues::Text(&reference_strs), ColumnValues::Text(&current_strs))
             } else {
                 (ColumnValues::Categorical(&reference_strs), ColumnValues::Categorical(&current_strs))
-            }
+            })
         }
-        (_, _, Some((r, c))) => (ColumnValues::Numeric(r), ColumnValues::Numeric(c)),
-        // Planning gives both sides one kind; a mismatch has nothing to compare.
-        _ => (ColumnValues::Numeric(&[]), ColumnValues::Numeric(&[])),
+        (_, _, Some((r, c))) => Ok((ColumnValues::Numeric(r), ColumnValues::Numeric(c))),
+        // Planning gives both sides one kind; a caller that does not gets a reason, not a score.
+        _ => Err(NotComputable::new(format!(
+            "the reference holds {} values but the current data {} values",
+            values_kind(&reference.values),
+            values_kind(&current.values)
+        ))),
     };
-    let outcome = empty_side(reference, current).and_then(|()| compare(method, reference_values, current_values));
+    let outcome = values.and_then(|(reference_values, current_values)| {
+        empty_side(reference, current)?;
+        compare(method, reference_values, current_values)
+    });
     let (score, statistic, p_value, not_computable) = match outcome {
         Ok(outcome) => (Some(score(&outcome, method)), Some(outcome.statistic), outcome.p_value, None),
         Err(NotComputable { reason }) => (None, None, None, Some(reason)),
@@ -651,6 +665,17 @@ mod tests {
         assert!(!drift.drifted);
         assert!(drift.not_computable.unwrap().contains("all missing"));
         assert_eq!(drift.quality.missing_share, Some(1.0));
+    }
+
+    #[test]
+    fn sides_of_different_kinds_are_not_computable_with_the_reason() {
+        let drift =
+            compare_column(&numeric("x", normal(2, 50, 0.0)), &strings("x", &["a", "b"]), &DriftOptions::default());
+        assert_eq!((drift.score, drift.drifted), (None, false));
+        assert_eq!(
+            drift.not_computable.as_deref(),
+            Some("the reference holds numeric values but the current data string values")
+        );
     }
 
     #[test]
