@@ -10,7 +10,7 @@ use crate::error::MonitorError;
 use crate::sample::{ColumnKind, ColumnSample, Values};
 use crate::stats::method::{compare, default_method, score, ColumnValues, Method};
 use crate::stats::numeric::{mean_and_std, sorted};
-use crate::stats::NotComputable;
+use crate::stats::{NotComputable, Outcome};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -168,6 +168,50 @@ pub struct ColumnDrift {
     /// raw values.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approximate: bool,
+}
+
+/// What a column's two sides look like, beside its verdict.
+pub(crate) struct SideFacts {
+    pub reference: SideSummary,
+    pub current: SideSummary,
+    pub quality: ColumnQuality,
+    pub chart: Option<Chart>,
+}
+
+impl ColumnDrift {
+    /// A column's verdict: its method's outcome (and whether it was estimated from summaries)
+    /// against the threshold, or why there is none.
+    pub(crate) fn judge(
+        column: &str,
+        kind: ColumnKind,
+        method: Method,
+        threshold: f64,
+        outcome: Result<(Outcome, bool), NotComputable>,
+        sides: SideFacts,
+    ) -> ColumnDrift {
+        let (score, statistic, p_value, not_computable, approximate) = match outcome {
+            Ok((outcome, approximate)) => {
+                (Some(score(&outcome, method)), Some(outcome.statistic), outcome.p_value, None, approximate)
+            }
+            Err(NotComputable { reason }) => (None, None, None, Some(reason), false),
+        };
+        ColumnDrift {
+            column: column.to_string(),
+            kind,
+            method,
+            threshold,
+            score,
+            statistic,
+            p_value,
+            drifted: score.is_some_and(|s| method.drifted(s, threshold)),
+            not_computable,
+            reference: sides.reference,
+            current: sides.current,
+            quality: sides.quality,
+            chart: sides.chart,
+            approximate,
+        }
+    }
 }
 
 /// The dataset-level verdict and every column's.
@@ -370,28 +414,16 @@ pub fn compare_column(reference: &ColumnSample, current: &ColumnSample, options:
     };
     let outcome = values.and_then(|(reference_values, current_values)| {
         empty_side(reference, current)?;
-        compare(method, reference_values, current_values)
+        Ok((compare(method, reference_values, current_values)?, false))
     });
-    let (score, statistic, p_value, not_computable) = match outcome {
-        Ok(outcome) => (Some(score(&outcome, method)), Some(outcome.statistic), outcome.p_value, None),
-        Err(NotComputable { reason }) => (None, None, None, Some(reason)),
+    let sorted_pair = numbers.as_ref().map(|(r, c)| (&**r, &**c));
+    let sides = SideFacts {
+        reference: summarise(reference, sorted_pair.map(|(r, _)| r)),
+        current: summarise(current, sorted_pair.map(|(_, c)| c)),
+        quality: quality(reference, current, sorted_pair),
+        chart: chart(reference, current, sorted_pair),
     };
-    ColumnDrift {
-        column: reference.name.clone(),
-        kind,
-        method,
-        threshold,
-        score,
-        statistic,
-        p_value,
-        drifted: score.is_some_and(|s| method.drifted(s, threshold)),
-        not_computable,
-        reference: summarise(reference, numbers.as_ref().map(|(r, _)| &**r)),
-        current: summarise(current, numbers.as_ref().map(|(_, c)| &**c)),
-        quality: quality(reference, current, numbers.as_ref().map(|(r, c)| (&**r, &**c))),
-        chart: chart(reference, current, numbers.as_ref().map(|(r, c)| (&**r, &**c))),
-        approximate: false,
-    }
+    ColumnDrift::judge(&reference.name, kind, method, threshold, outcome, sides)
 }
 
 /// The learned threshold of one column, None when the reference is too small to chunk or no

@@ -6,13 +6,14 @@
 use super::histogram::Cdf;
 use super::{ColumnProfile, FrameProfile, NumericProfile, MAX_EXACT_VALUES};
 use crate::drift::{
-    self, Chart, ColumnDrift, ColumnQuality, ColumnSource, DriftOptions, DriftResult, SideSummary, DEFAULT_DRIFT_SHARE,
+    self, Chart, ColumnDrift, ColumnQuality, ColumnSource, DriftOptions, DriftResult, SideFacts, SideSummary,
+    DEFAULT_DRIFT_SHARE,
 };
 use crate::error::MonitorError;
 use crate::sample::{ColumnKind, ColumnSample};
 use crate::stats::binned::{counts_distance, sturges_edges, BinnedDistance, OrderedValue};
 use crate::stats::categorical::{self, CategoryCounts};
-use crate::stats::method::{default_method, score, Method};
+use crate::stats::method::{default_method, Method};
 use crate::stats::numeric::{ks_asymptotic_p_value, student_t_test};
 use crate::stats::{NotComputable, Outcome};
 use rayon::prelude::*;
@@ -56,27 +57,16 @@ pub fn compare_profiles(reference: &ColumnProfile, current: &ColumnProfile, opti
         )
     });
     let threshold = options.threshold_for(&reference.name).unwrap_or_else(|| method.default_threshold());
-    let estimated = empty_side(reference, current).and_then(|()| estimate(method, reference, current));
-    let (score, statistic, p_value, not_computable, approximate) = match estimated {
-        Ok(e) => (Some(score(&e.outcome, method)), Some(e.outcome.statistic), e.outcome.p_value, None, e.approximate),
-        Err(NotComputable { reason }) => (None, None, None, Some(reason), false),
-    };
-    ColumnDrift {
-        column: reference.name.clone(),
-        kind,
-        method,
-        threshold,
-        score,
-        statistic,
-        p_value,
-        drifted: score.is_some_and(|s| method.drifted(s, threshold)),
-        not_computable,
+    let estimated = empty_side(reference, current)
+        .and_then(|()| estimate(method, reference, current))
+        .map(|e| (e.outcome, e.approximate));
+    let sides = SideFacts {
         reference: summarise(reference),
         current: summarise(current),
         quality: quality(reference, current),
         chart: chart(reference, current),
-        approximate,
-    }
+    };
+    ColumnDrift::judge(&reference.name, kind, method, threshold, estimated, sides)
 }
 
 /// Compares every selected column, planned, skipped and judged as [`drift::compare_sources`]
