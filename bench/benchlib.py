@@ -1,5 +1,6 @@
-"""Helpers the benchmark drivers share: a free loopback port, stopping a server, reading a
-process's memory and CPU time from /proc, and bench/memsample.py around a process tree."""
+"""Helpers the benchmark drivers share: starting a `keelson server` on a free loopback port,
+stopping it, reading a process's memory and CPU time from /proc, and bench/memsample.py around a
+process tree."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import requests
 
 MEMSAMPLE = Path(__file__).resolve().parent / "memsample.py"
 
@@ -66,3 +70,30 @@ class MemSample:
     def peak(self) -> dict:
         stop(self.proc)
         return json.loads(self.out.read_text())[self.label]
+
+
+def start_keelson(binary: Path, work: Path, env: dict[str, str],
+                  startup_timeout_s: float = 60) -> tuple[subprocess.Popen, str, Path]:
+    """`keelson server` on a free loopback port, data dir `work/keelson-data`, log `work/keelson.log`;
+    returns (process, base URL, log path) once /health/ready answers, or exits with the log's tail."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = work / "keelson.log"
+    argv = [str(binary), "server", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", str(work / "keelson-data"), "--log-level", "warn"]
+    with open(log_path, "wb") as server_log:
+        server = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=server_log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + startup_timeout_s
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"keelson exited during start-up:\n{log_path.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return server, url, log_path
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            stop(server)
+            raise SystemExit(f"keelson not ready after {startup_timeout_s} s")
+        time.sleep(0.1)

@@ -31,7 +31,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from benchlib import MemSample, free_port, stop  # noqa: E402
+from benchlib import MemSample, start_keelson, stop  # noqa: E402
 from common import DTYPES, SUITE  # noqa: E402
 from generate import default_path  # noqa: E402
 
@@ -61,27 +61,8 @@ def keelson_env(import_root: Path) -> dict[str, str]:
 
 
 def run_keelson(binary: Path, csv: Path, work: Path) -> dict:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = work / "keelson.log"
-    argv = [str(binary), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(work / "keelson-data"), "--log-level", "warn"]
-    with open(log_path, "wb") as server_log:
-        server = subprocess.Popen(argv, cwd=work, env=keelson_env(csv.parent), stdin=subprocess.DEVNULL,
-                                  stdout=server_log, stderr=subprocess.STDOUT)
+    server, url, log_path = start_keelson(binary, work, keelson_env(csv.parent), STARTUP_TIMEOUT_S)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"keelson exited during start-up:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"keelson not ready after {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.1)
         source = {"kind": "file", "path": csv.name, "format": "csv",
                   "csv": {"separator": ",", "has_header": True, "null_values": [""]}, "schema": DTYPES}
         memory = MemSample(work, "keelson", server.pid)

@@ -23,13 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-import requests
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from generate import default_dir, generate  # noqa: E402
 sys.path.insert(0, str(HERE.parent))
-from benchlib import free_port, reset_hwm, status_mib, stop  # noqa: E402
+from benchlib import reset_hwm, start_keelson, status_mib, stop  # noqa: E402
 from run import keelson_env, log, post  # noqa: E402
 
 REPORT = {"reference": {"dataset": "ref"}, "current": {"dataset": "cur"}, "options": {}}
@@ -60,21 +58,9 @@ class RssSplit:
 def one_size(binary: Path, rows: int, seed: int, requests_n: int, perf_out: Path | None) -> dict:
     data = generate(default_dir(rows, seed), rows, seed)
     work = Path(tempfile.mkdtemp(prefix="keelson-drift-profile."))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = work / "keelson.log"
-    with open(log_path, "wb") as server_log:
-        server = subprocess.Popen([str(binary), "server", "--host", "127.0.0.1", "--port", str(port),
-                                   "--data-dir", str(work / "data"), "--log-level", "warn"],
-                                  env=keelson_env(data), stdout=server_log, stderr=subprocess.STDOUT)
+    server, url, log_path = start_keelson(binary, work, keelson_env(data))
     perf = None
     try:
-        for _ in range(600):
-            try:
-                if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
         for name in ("ref", "cur"):
             post(f"{url}/api/v1/datasets/{name}/ingest", {"source": {"kind": "file", "path": f"{name}.parquet"}},
                  (200, 201), f"ingest of {name}", log_path)

@@ -41,7 +41,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from benchlib import MemSample, cpu_seconds, free_port, reset_hwm, status_mib, stop  # noqa: E402
+from benchlib import MemSample, cpu_seconds, reset_hwm, start_keelson, status_mib, stop  # noqa: E402
 from common import COLUMNS, DRIFT_SHARE, EVIDENTLY_METHODS, designed_drift  # noqa: E402
 from generate import default_dir, generate  # noqa: E402
 
@@ -72,27 +72,8 @@ def post(url: str, body: dict, ok: tuple[int, ...], what: str, log_path: Path) -
 
 
 def run_keelson(binary: Path, data: Path, work: Path, repeat: int, raw: Path) -> dict:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = work / "keelson.log"
-    argv = [str(binary), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(work / "keelson-data"), "--log-level", "warn"]
-    with open(log_path, "wb") as server_log:
-        server = subprocess.Popen(argv, cwd=work, env=keelson_env(data), stdin=subprocess.DEVNULL,
-                                  stdout=server_log, stderr=subprocess.STDOUT)
+    server, url, log_path = start_keelson(binary, work, keelson_env(data), STARTUP_TIMEOUT_S)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"keelson exited during start-up:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"keelson not ready after {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.1)
         started_rss = status_mib(server.pid, "VmRSS")
 
         ingest = {}
