@@ -19,7 +19,7 @@ pub use cramer::cramer_von_mises;
 pub use distance::{energy_distance, wasserstein, wasserstein_normed};
 pub use ks::{ks, ks_asymptotic_p_value};
 pub use mann_whitney::{mann_whitney, mann_whitney_less};
-pub use radix::{is_sorted, sort_floats};
+pub use radix::sort_floats;
 pub use t_test::{student_t_test, t_test, welch_t_test, SampleMoments};
 
 use super::{require_finite, NotComputable};
