@@ -153,6 +153,10 @@ def child_env() -> dict[str, str]:
     # server under test; it sees only defaults plus the flags the fixture passes.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEELSON_")}
     env.setdefault("RUST_BACKTRACE", "1")
+    # The receivers, sources and external runtimes these tests start listen on loopback, which
+    # the default egress policy refuses; an operator allows internal destinations the same way.
+    # (The refusals themselves are tested in crates/keelson-server/tests/security.rs.)
+    env["KEELSON_EGRESS__ALLOW_CIDRS"] = "127.0.0.0/8,::1/128"
     library = onnxruntime_library()
     if library is not None:
         # Every test server can serve deployments with `runtime: onnxruntime`.

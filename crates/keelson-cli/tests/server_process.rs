@@ -57,7 +57,7 @@ async fn oversized_body_is_refused_with_413() {
     let declared = 64 * 1024 * 1024;
     write!(
         stream,
-        "POST /api/v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{\"kind\":"
+        "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{\"kind\":"
     )
     .unwrap();
     let response = read_response(&mut stream);
@@ -106,7 +106,7 @@ async fn sigterm_completes_the_in_flight_request() {
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         stream,
-        "POST /api/v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();

@@ -24,6 +24,7 @@ pub struct Config {
     pub serving: ServingConfig,
     pub data: DataConfig,
     pub monitoring: MonitoringConfig,
+    pub egress: EgressConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,13 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// How long shutdown waits for in-flight requests and running jobs.
     pub shutdown_grace_seconds: u64,
+    /// Host names browsers may reach this server by, besides IP addresses and `localhost`
+    /// (`keelson.corp.example`, `*.corp.example`, or `*` for any). Any other `Host` header is
+    /// refused, which defeats DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Other origins (`https://ui.corp.example`) whose pages may send state-changing requests;
+    /// by default only the server's own origin may.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +165,88 @@ pub struct DataConfig {
     pub scratch_dir: String,
 }
 
+/// Where server-side requests to destinations that arrive through the API (dataset sources,
+/// notification channels, external runtimes, rollout webhooks, catalog URLs) may go. Loopback,
+/// private, link-local (cloud metadata) and other special ranges are refused unless listed here;
+/// destinations written in this configuration file (catalog sources, the artifact store) are
+/// trusted and not checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Host names that may be reached whatever they resolve to: `db.internal` or `*.corp.example`.
+    pub allow_hosts: Vec<String>,
+    /// Address ranges that may be reached although special, e.g. `10.20.0.0/16`, `127.0.0.1/32`.
+    pub allow_cidrs: Vec<String>,
+    /// Whether public addresses may be reached without being listed; false makes the two lists
+    /// the only destinations.
+    pub allow_public: bool,
+    pub connect_timeout_ms: u64,
+    /// Bound on a whole request, answer included.
+    pub request_timeout_ms: u64,
+    /// Largest answer body read into memory (catalog files, webhook answers); downloads of
+    /// dataset files stream to disk and are bounded by `data.max_download_bytes`.
+    pub max_response_bytes: u64,
+}
+
+impl EgressConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for cidr in &self.allow_cidrs {
+            if !is_cidr(cidr) {
+                return Err(invalid(
+                    "egress.allow_cidrs",
+                    format!(
+                        "`{cidr}` is not an address range; write it as ADDRESS/PREFIX, e.g. 10.0.0.0/8 or fd00::/8"
+                    ),
+                ));
+            }
+        }
+        for host in &self.allow_hosts {
+            let name = host.strip_prefix("*.").unwrap_or(host);
+            let valid = !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                });
+            if !valid {
+                return Err(invalid(
+                    "egress.allow_hosts",
+                    format!("`{host}` is not a host name; write e.g. db.internal or *.corp.example"),
+                ));
+            }
+        }
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return Err(invalid("egress.request_timeout_ms", "timeouts must be at least 1 ms"));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(invalid("egress.max_response_bytes", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// `ADDRESS/PREFIX` with a prefix no longer than the address.
+fn is_cidr(text: &str) -> bool {
+    let Some((address, prefix)) = text.split_once('/') else { return false };
+    let Ok(prefix) = prefix.parse::<u8>() else { return false };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => prefix <= 32,
+        Ok(IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            allow_cidrs: Vec::new(),
+            allow_public: true,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_response_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -171,13 +261,21 @@ impl Default for Config {
             serving: ServingConfig::default(),
             data: DataConfig::default(),
             monitoring: MonitoringConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { host: "127.0.0.1".to_string(), port: 8080, max_body_bytes: 16 * 1024 * 1024, shutdown_grace_seconds: 30 }
+        Self {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            max_body_bytes: 16 * 1024 * 1024,
+            shutdown_grace_seconds: 30,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
     }
 }
 
@@ -333,6 +431,14 @@ impl ConfigLoader {
                 })?
             }
             Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+            // Lists of strings from the environment or a flag: comma-separated.
+            Some(toml::Value::Array(_)) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| toml::Value::String(item.to_string()))
+                    .collect(),
+            ),
             Some(_) => return Ok(false),
             None if inside_free_map => toml::Value::String(raw.to_string()),
             None => return Ok(false),
@@ -458,6 +564,7 @@ impl Config {
         if !["auto", "human", "json"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));
         }
+        self.egress.validate()?;
         Ok(())
     }
 
@@ -540,6 +647,37 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn egress_lists_come_from_toml_and_comma_separated_env_and_are_validated() {
+        let config = ConfigLoader::new()
+            .unwrap()
+            .with_toml("[egress]\nallow_hosts = [\"db.internal\"]\n", "keelson.toml")
+            .unwrap()
+            .with_env(env(&[("KEELSON_EGRESS__ALLOW_CIDRS", "10.1.0.0/16, fd00::/8")]))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(config.egress.allow_hosts, vec!["db.internal"]);
+        assert_eq!(config.egress.allow_cidrs, vec!["10.1.0.0/16", "fd00::/8"]);
+        for bad in ["10.0.0.0", "10.0.0.0/33", "::/129", "db/8"] {
+            let error = ConfigLoader::new()
+                .unwrap()
+                .with_env(env(&[("KEELSON_EGRESS__ALLOW_CIDRS", bad)]))
+                .unwrap()
+                .build()
+                .unwrap_err();
+            assert_eq!(error.key, "egress.allow_cidrs", "{bad}");
+            assert!(error.reason.contains(bad), "{}", error.reason);
+        }
+        let error = ConfigLoader::new()
+            .unwrap()
+            .with_env(env(&[("KEELSON_EGRESS__ALLOW_HOSTS", "http://x/")]))
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(error.key, "egress.allow_hosts");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod lineage;
 pub mod pass;
 pub mod profile;
 pub mod recipe;
+mod recipe_sql;
 mod service;
 pub mod source;
 

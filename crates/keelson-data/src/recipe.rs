@@ -117,6 +117,11 @@ impl Recipe {
         }
         for (index, step) in recipe.steps.iter().enumerate() {
             step_kind(index, step)?;
+            // Refused before any input is read (and checked again where the step runs).
+            if let Some(Value::String(query)) = step.get("sql") {
+                crate::recipe_sql::check(query)
+                    .map_err(|e| DataError::invalid(format!("recipe step {}: {e}", index + 1)))?;
+            }
         }
         Ok(recipe)
     }
@@ -432,6 +437,7 @@ impl Step<'_> {
             "join" => self.join(frame, inputs),
             "sql" => {
                 let query = self.args.as_str().ok_or_else(|| self.error("expected an SQL query"))?;
+                crate::recipe_sql::check(query).map_err(|e| self.error(e))?;
                 let mut context = polars::sql::SQLContext::new();
                 context.register("input", frame);
                 for (alias, other) in inputs {

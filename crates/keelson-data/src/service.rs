@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct DataSettings {
     pub import_root: PathBuf,
     pub scratch_dir: PathBuf,
+    /// Where HTTP and PostgreSQL sources may connect.
+    pub egress: keelson_egress::EgressPolicy,
 }
 
 #[derive(Clone)]
@@ -219,8 +221,14 @@ impl DataService {
     ) -> Result<Registered, DataError> {
         let references = self.load_references(&suite).await?;
         let local = Arc::new(
-            fetch_local(&request.source, &self.settings.import_root, &self.artifacts, &self.settings.scratch_dir)
-                .await?,
+            fetch_local(
+                &request.source,
+                &self.settings.import_root,
+                &self.artifacts,
+                &self.settings.scratch_dir,
+                &self.settings.egress,
+            )
+            .await?,
         );
         let scanned = local.clone();
         let materialized =

@@ -46,12 +46,28 @@ pub struct CatalogService {
 /// JSON, but JSON errors read better from the JSON parser).
 pub fn parse_catalog(text: &str) -> Result<CatalogFile, CatalogError> {
     let file: CatalogFile = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("catalog file is not valid JSON: {e}")))?
+        serde_json::from_str(text).map_err(|e| not_a_catalog("JSON", &e.to_string(), Some((e.line(), e.column()))))?
     } else {
-        serde_yaml::from_str(text).map_err(|e| CatalogError::Invalid(format!("catalog file is not valid: {e}")))?
+        serde_yaml::from_str(text)
+            .map_err(|e| not_a_catalog("YAML", &e.to_string(), e.location().map(|at| (at.line(), at.column()))))?
     };
     file.validate().map_err(CatalogError::Invalid)?;
     Ok(file)
+}
+
+/// A parse error that says where and, for a missing or unknown field, which — but never quotes
+/// the file's values: the file may come from a URL an API caller named, and an error that echoes
+/// it would turn catalog sync into a reader of whatever that URL serves.
+fn not_a_catalog(format: &str, message: &str, at: Option<(usize, usize)>) -> CatalogError {
+    let at = at.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default();
+    let field = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.split_once(prefix).map(|(_, rest)| (prefix, rest)))
+        .and_then(|(prefix, rest)| rest.split_once('`').map(|(name, _)| (prefix, name)))
+        .filter(|(_, name)| name.len() <= 64)
+        .map(|(prefix, name)| format!(": {prefix}{name}`"))
+        .unwrap_or_default();
+    CatalogError::Invalid(format!("catalog file is not valid {format} in the catalog format{at}{field}"))
 }
 
 pub fn validate_source_name(source: &str) -> Result<(), CatalogError> {

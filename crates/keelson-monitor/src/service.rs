@@ -38,6 +38,8 @@ pub struct MonitorSettings {
     /// Job kinds the deployment runs; a trigger must name one of them.
     pub job_kinds: Vec<String>,
     pub retry: RetryPolicy,
+    /// Where webhook, Slack and email channels may deliver.
+    pub egress: keelson_egress::EgressPolicy,
 }
 
 #[derive(Clone)]
@@ -45,7 +47,7 @@ pub struct MonitorService {
     store: Store,
     artifacts: ArtifactStore,
     settings: Arc<MonitorSettings>,
-    http: reqwest::Client,
+    http: keelson_egress::EgressClient,
 }
 
 /// A dataset version named by a request; `version` absent means the newest.
@@ -97,10 +99,7 @@ impl MonitorService {
         settings: MonitorSettings,
     ) -> Result<MonitorService, MonitorError> {
         std::fs::create_dir_all(&settings.scratch_dir)?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
-            .build()
-            .map_err(|e| MonitorError::Internal(format!("HTTP client: {e}")))?;
+        let http = settings.egress.client().map_err(|e| MonitorError::Internal(format!("HTTP client: {e}")))?;
         Ok(MonitorService { store, artifacts, settings: Arc::new(settings), http })
     }
 

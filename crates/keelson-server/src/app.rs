@@ -47,12 +47,16 @@ pub struct SharedState {
     pub retry: RetryPolicy,
     pub metrics: Arc<HttpMetrics>,
     pub auth: AuthContext,
+    /// Host, Origin and response-header rules for browsers (`browser.rs`).
+    pub browser: Arc<crate::browser::BrowserGuard>,
     pub max_body_bytes: usize,
     pub tracking: keelson_tracking::TrackingService,
     pub registry: keelson_tracking::RegistryService,
     pub catalog: keelson_genai::CatalogService,
     /// Configured catalog sources by name (`catalog.sources`).
     pub catalog_sources: std::collections::BTreeMap<String, String>,
+    /// Where server-side requests to API-given destinations may go.
+    pub egress: keelson_egress::EgressPolicy,
     pub serving: keelson_serving::ServingService,
     pub data: keelson_data::DataService,
     pub monitoring: keelson_monitor::MonitorService,
@@ -89,8 +93,10 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
-        .with_state(state);
+        .with_state(state.clone());
     let router = router
+        // Outside routing, so unknown paths and refusals get the same checks and headers.
+        .layer(axum::middleware::from_fn_with_state(state.browser.clone(), crate::browser::guard))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("handler panicked");
             ApiError::new(ErrorCode::InternalError, "internal error; details are in the server log").into_response()

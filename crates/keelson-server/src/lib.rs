@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod browser;
 mod catalog_sync;
 pub mod error;
 pub mod extract;

@@ -27,12 +27,20 @@ pub enum ServeError {
     Tokens { path: String, reason: String },
     #[error("loading endpoints: {0}")]
     Serving(String),
+    #[error("invalid egress settings: {0}")]
+    Egress(String),
 }
 
 pub struct ServerOptions {
     pub config: Config,
     /// Job kinds the in-process worker runs and the API accepts.
     pub job_handlers: HandlerRegistry,
+}
+
+/// The egress policy the `egress` settings describe, for every server-side request to a
+/// destination that came through the API.
+pub fn egress_policy(config: &Config) -> Result<keelson_egress::EgressPolicy, ServeError> {
+    keelson_egress::EgressPolicy::from_config(&config.egress).map_err(ServeError::Egress)
 }
 
 /// The data service over the configured import root and scratch space (under `data_dir` unless
@@ -53,6 +61,7 @@ pub fn data_service(
     let settings = keelson_data::DataSettings {
         import_root: or_default(&config.data.import_root, "imports"),
         scratch_dir: or_default(&config.data.scratch_dir, "scratch"),
+        egress: egress_policy(config)?,
     };
     keelson_data::DataService::new(store.clone(), artifacts.clone(), settings)
         .map_err(|e| ServeError::Serving(format!("data directories: {e}")))
@@ -71,7 +80,12 @@ pub fn monitor_service(
     } else {
         std::path::PathBuf::from(&config.data.scratch_dir)
     };
-    let settings = keelson_monitor::service::MonitorSettings { scratch_dir, job_kinds, retry: config.retry_policy() };
+    let settings = keelson_monitor::service::MonitorSettings {
+        scratch_dir,
+        job_kinds,
+        retry: config.retry_policy(),
+        egress: egress_policy(config)?,
+    };
     keelson_monitor::MonitorService::new(store.clone(), artifacts.clone(), settings)
         .map_err(|e| ServeError::Serving(format!("monitoring: {e}")))
 }
@@ -157,7 +171,9 @@ where
         keelson_serving::onnxruntime::configure(std::path::Path::new(&config.serving.onnxruntime_library))
             .map_err(ServeError::Serving)?;
     }
-    let serving = keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector));
+    let egress = egress_policy(&config)?;
+    let serving =
+        keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector), egress.clone());
     // Deployments come back before the server takes requests: a restart must not answer 404 for
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
@@ -177,15 +193,20 @@ where
                 .map(|job_kind| keelson_genai::catalog::NewModelHook { job_kind }),
         ),
         catalog_sources: config.catalog.sources.clone(),
+        egress: egress.clone(),
         artifacts,
         job_kinds: registry.clone(),
         retry: config.retry_policy(),
         metrics: Arc::new(HttpMetrics::default()),
+        browser: Arc::new(crate::browser::BrowserGuard::new(
+            &config.server.allowed_hosts,
+            &config.server.allowed_origins,
+        )),
         auth: AuthContext { authenticator, policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }) },
         max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
     });
     let catalog_schedule = (config.catalog.sync_interval_seconds > 0 && !config.catalog.sources.is_empty())
-        .then(|| (state.catalog.clone(), state.catalog_sources.clone()));
+        .then(|| (state.catalog.clone(), state.catalog_sources.clone(), state.egress.clone()));
     let (app, _routes) = build_app(state);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -206,9 +227,9 @@ where
         tokio::spawn(run_monitor_scheduler(monitoring, interval, stop_rx.clone()));
     }
 
-    if let Some((catalog, sources)) = catalog_schedule {
+    if let Some((catalog, sources, egress)) = catalog_schedule {
         let interval = Duration::from_secs(config.catalog.sync_interval_seconds);
-        tokio::spawn(crate::catalog_sync::run_schedule(catalog, sources, interval, stop_rx.clone()));
+        tokio::spawn(crate::catalog_sync::run_schedule(catalog, egress, sources, interval, stop_rx.clone()));
     }
 
     tracing::info!(%local, database = store.display_url(), "keelson server listening");

@@ -9,6 +9,7 @@ use crate::rollout::{
 };
 use crate::service::{ServingError, ServingService};
 use keelson_core::clock::{Clock, SystemClock};
+use keelson_egress::{EgressClient, EgressError, EgressPolicy};
 use keelson_store::serving::StoredRollout;
 use keelson_store::StoreError;
 use serde::Serialize;
@@ -41,12 +42,19 @@ fn view(stored: &StoredRollout) -> Result<RolloutView, ServingError> {
 
 /// Asks every webhook check of the rollout about this interval, all at once; the failures as
 /// messages naming the check.
-async fn ask_webhooks(id: i64, endpoint: &str, rollout: &RolloutView, window: &WindowStats) -> Vec<String> {
+/// Webhooks are reached through the egress policy; their answers' bodies are not repeated.
+async fn ask_webhooks(
+    egress: &EgressPolicy,
+    id: i64,
+    endpoint: &str,
+    rollout: &RolloutView,
+    window: &WindowStats,
+) -> Vec<String> {
     let checks = &rollout.spec.checks.webhooks;
     if checks.is_empty() {
         return Vec::new();
     }
-    let client = match reqwest::Client::builder().build() {
+    let client = match egress.client() {
         Ok(client) => client,
         Err(error) => return vec![format!("webhook checks could not run: {error}")],
     };
@@ -60,17 +68,19 @@ async fn ask_webhooks(id: i64, endpoint: &str, rollout: &RolloutView, window: &W
             "window": window,
             "check": check.name,
         });
-        let request = client.post(&check.url).timeout(Duration::from_millis(check.timeout_ms)).json(&body);
+        let request = url::Url::parse(&check.url)
+            .map_err(|error| EgressError::InvalidDestination(error.to_string()))
+            .and_then(|url| client.post(&url))
+            .map(|request| request.timeout(Duration::from_millis(check.timeout_ms)).json(&body));
         async move {
+            let request = match request {
+                Ok(request) => request,
+                Err(refused) => return Some(format!("check `{}` could not be asked: {refused}", check.name)),
+            };
             match request.send().await {
                 Ok(response) if response.status().is_success() => None,
-                Ok(response) => {
-                    let status = response.status();
-                    let text = response.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(200).collect();
-                    Some(format!("check `{}` answered {status}: {text}", check.name))
-                }
-                Err(error) => Some(format!("check `{}` did not answer: {error}", check.name)),
+                Ok(response) => Some(format!("check `{}` answered {}", check.name, response.status().as_u16())),
+                Err(error) => Some(format!("check `{}` did not answer: {}", check.name, EgressClient::explain(&error))),
             }
         }
     });
@@ -251,7 +261,7 @@ impl ServingService {
         let snapshot = StatsSnapshot::of(&canary.stats);
         let window = snapshot.since(&state.baseline);
         let signals = if judgeable(spec, &window) {
-            ask_webhooks(stored.id, &stored.endpoint, rollout, &window).await
+            ask_webhooks(&self.inner.egress, stored.id, &stored.endpoint, rollout, &window).await
         } else {
             Vec::new()
         };

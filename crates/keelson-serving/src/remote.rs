@@ -11,6 +11,7 @@ use crate::protocol::json_tensor::{elements_from_json, elements_to_json};
 use crate::runtime::{ModelRuntime, RuntimeError};
 use crate::signature::{Signature, TensorSpec};
 use crate::tensor::{DataType, Tensor};
+use keelson_egress::{read_limited, EgressClient, EgressError, EgressPolicy};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -21,10 +22,11 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug)]
 pub struct RemoteModel {
     model_url: String,
-    infer_url: String,
+    infer_url: url::Url,
     signature: Signature,
     platform: String,
-    client: reqwest::Client,
+    client: EgressClient,
+    timeout: Duration,
     runtime: tokio::runtime::Handle,
 }
 
@@ -56,29 +58,37 @@ struct WireOutput {
 
 impl RemoteModel {
     /// Reads the remote model's metadata and readiness. Called on the Tokio runtime.
-    pub async fn connect(spec: &ExternalSpec, timeout: Duration) -> Result<RemoteModel, String> {
+    /// The address of `spec.url` is checked by `egress` (after resolution, on each redirect).
+    pub async fn connect(spec: &ExternalSpec, timeout: Duration, egress: &EgressPolicy) -> Result<RemoteModel, String> {
         let base = spec.url.trim_end_matches('/');
         let mut model_url = format!("{base}/v2/models/{}", spec.model);
         if let Some(version) = &spec.version {
             model_url.push_str(&format!("/versions/{version}"));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|error| format!("could not build the HTTP client: {error}"))?;
+        let client = egress.client().map_err(|error| error.to_string())?;
+        let parsed = url::Url::parse(&model_url).map_err(|error| format!("`{model_url}` is not a URL: {error}"))?;
+        let no_answer = |error: EgressError| format!("the external server at `{base}` did not answer: {error}");
         let metadata = client
-            .get(&model_url)
+            .get(&parsed)
+            .map_err(no_answer)?
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|error| format!("the external server at `{base}` did not answer: {error}"))?;
+            .map_err(|error| no_answer(EgressClient::explain(&error)))?;
         let status = metadata.status();
-        let body = metadata.bytes().await.map_err(|error| format!("reading `{model_url}`: {error}"))?;
         if !status.is_success() {
-            return Err(format!("the external server answered {status} for `{model_url}`: {}", error_text(&body)));
+            return Err(format!("the external server answered {} for `{model_url}`", status.as_u16()));
         }
-        let metadata: WireMetadata = serde_json::from_slice(&body)
-            .map_err(|error| format!("`{model_url}` is not Open Inference Protocol model metadata: {error}"))?;
+        let body = read_limited(metadata, MAX_ANSWER_BYTES as u64)
+            .await
+            .map_err(|error| format!("reading `{model_url}`: {error}"))?;
+        let metadata: WireMetadata = serde_json::from_slice(&body).map_err(|error| {
+            format!(
+                "`{model_url}` is not Open Inference Protocol model metadata (at line {}, column {})",
+                error.line(),
+                error.column()
+            )
+        })?;
         let signature = Signature {
             inputs: tensor_specs(&metadata.inputs, "input")?,
             outputs: tensor_specs(&metadata.outputs, "output")?,
@@ -88,16 +98,23 @@ impl RemoteModel {
                 "`{model_url}` declares no inputs or no outputs; the external model's metadata must list both"
             ));
         }
+        let ready_url = url::Url::parse(&format!("{model_url}/ready"))
+            .map_err(|error| format!("`{model_url}/ready` is not a URL: {error}"))?;
         let ready = client
-            .get(format!("{model_url}/ready"))
+            .get(&ready_url)
+            .map_err(no_answer)?
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|error| format!("the external server at `{base}` did not answer: {error}"))?;
+            .map_err(|error| no_answer(EgressClient::explain(&error)))?;
         if !ready.status().is_success() {
             return Err(format!("the external model is not ready: `{model_url}/ready` answered {}", ready.status()));
         }
+        let infer_url = url::Url::parse(&format!("{model_url}/infer"))
+            .map_err(|error| format!("`{model_url}/infer` is not a URL: {error}"))?;
         Ok(RemoteModel {
-            infer_url: format!("{model_url}/infer"),
+            infer_url,
+            timeout,
             model_url,
             signature,
             platform: metadata.platform,
@@ -121,21 +138,24 @@ impl RemoteModel {
                 })
             })
             .collect();
+        let no_answer =
+            |error: EgressError| RuntimeError::Failed(format!("the external server did not answer: {error}"));
         let response = self
             .client
             .post(&self.infer_url)
+            .map_err(no_answer)?
+            .timeout(self.timeout)
             .json(&json!({ "inputs": inputs }))
             .send()
             .await
-            .map_err(|error| RuntimeError::Failed(format!("the external server did not answer: {error}")))?;
+            .map_err(|error| no_answer(EgressClient::explain(&error)))?;
         let status = response.status();
         if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
             return Err(RuntimeError::Failed(format!(
                 "the external server's answer is larger than {MAX_ANSWER_BYTES} bytes"
             )));
         }
-        let body = response
-            .bytes()
+        let body = read_limited(response, MAX_ANSWER_BYTES as u64)
             .await
             .map_err(|error| RuntimeError::Failed(format!("reading the external server's answer: {error}")))?;
         if matches!(status.as_u16(), 400 | 413 | 422) {
@@ -211,13 +231,14 @@ fn tensor_specs(wire: &[WireTensorMetadata], what: &str) -> Result<Vec<TensorSpe
         .collect()
 }
 
-/// The `error` of a V2 error answer, or the start of whatever else came.
+/// The `error` of an Open Inference Protocol error answer (the protocol's message for the
+/// caller, cut to 300 characters). Anything else the server sent is not repeated: a body that is
+/// not in the protocol's shape is no message meant for our callers.
 fn error_text(body: &[u8]) -> String {
     if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) {
         if let Some(Value::String(error)) = object.get("error") {
-            return error.clone();
+            return error.chars().take(300).collect();
         }
     }
-    let text = String::from_utf8_lossy(body);
-    text.chars().take(300).collect()
+    "no error message in the Open Inference Protocol shape".to_string()
 }

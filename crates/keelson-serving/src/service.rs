@@ -15,6 +15,7 @@ use crate::stats::StatsSummary;
 use crate::validation::smoke_test;
 use keelson_core::clock::Clock;
 use keelson_core::{ErrorKind, HasErrorKind};
+use keelson_egress::EgressPolicy;
 use keelson_store::serving::ConfigEvent;
 use keelson_store::{Store, StoreError};
 use serde::Serialize;
@@ -138,6 +139,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     collector: Option<DataCollector>,
     source: Arc<dyn ModelSource>,
+    pub(crate) egress: EgressPolicy,
     live: RwLock<BTreeMap<String, Arc<LiveEndpoint>>>,
     /// Serialises changes in this process; the store's compare-and-set guards across replicas.
     pub(crate) changes: tokio::sync::Mutex<()>,
@@ -151,10 +153,17 @@ pub struct ServingService {
 impl ServingService {
     /// `collector` receives sampled requests of deployments that ask for collection (and every
     /// mirrored answer); without one nothing is collected.
-    pub fn new(store: Store, source: Arc<dyn ModelSource>, collector: Option<DataCollector>) -> ServingService {
+    /// `egress` decides where external runtimes and rollout webhooks may be reached.
+    pub fn new(
+        store: Store,
+        source: Arc<dyn ModelSource>,
+        collector: Option<DataCollector>,
+        egress: EgressPolicy,
+    ) -> ServingService {
         ServingService {
             inner: Arc::new(Inner {
                 store,
+                egress,
                 collector,
                 source,
                 live: RwLock::new(BTreeMap::new()),
@@ -345,7 +354,9 @@ impl ServingService {
         let loaded = match (&spec.runtime, &spec.external) {
             (RuntimeKind::External, Some(external)) => {
                 let timeout = Duration::from_millis(spec.request_timeout_ms);
-                let remote = RemoteModel::connect(external, timeout).await.map_err(ServingError::InvalidArgument)?;
+                let remote = RemoteModel::connect(external, timeout, &self.inner.egress)
+                    .await
+                    .map_err(ServingError::InvalidArgument)?;
                 let label = format!("external model `{}`", external.model);
                 let version = external.version.clone().unwrap_or_default();
                 Loaded { runtime: Arc::new(remote), version, label, input_example: None }

@@ -57,14 +57,44 @@ pub(crate) fn split_uri(uri: &str) -> (Option<&str>, Option<&str>, Vec<&str>) {
     (scheme, authority.filter(|a| !a.is_empty()), segments)
 }
 
+/// Whether a source could climb out of where it points, at any depth of percent-encoding:
+/// `..` segments, encoded separators or dots (`%2e`, `%2f`, `%5c`, in any case, also double
+/// encoded as `%252e`), and NUL bytes, which cut a path short in the layers below.
 pub(crate) fn has_relative_parts(source: &str) -> bool {
-    let lowered = source.to_ascii_lowercase();
-    lowered.contains("%2e") || lowered.contains("%2f") || source.split(['/', '\\']).any(|s| s == "..")
+    let mut current = source.to_string();
+    // Each round removes one layer of encoding; a source encoded deeper than this is refused.
+    for _ in 0..4 {
+        let lowered = current.to_ascii_lowercase();
+        if current.contains('\0')
+            || ["%2e", "%2f", "%5c", "%00"].iter().any(|encoded| lowered.contains(encoded))
+            || current.split(['/', '\\']).any(|segment| segment == "..")
+        {
+            return true;
+        }
+        let decoded = percent_encoding::percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        if decoded == current {
+            return false;
+        }
+        current = decoded;
+    }
+    true
 }
 
+/// The scheme of a URI in lower case: schemes are case-insensitive (RFC 3986 §3.1), so `FILE:`
+/// and `Runs:` must meet the same checks as `file:` and `runs:`.
+pub(crate) fn scheme_lowercase(source: &str) -> Option<String> {
+    split_uri(source).0.map(str::to_ascii_lowercase)
+}
+
+/// A file on the server: no scheme, `file:`, a Windows drive (`C:\\…`) or a UNC path.
 pub(crate) fn is_local(source: &str) -> bool {
-    let (scheme, _, _) = split_uri(source);
-    matches!(scheme, None | Some("file"))
+    if source.starts_with("\\\\") {
+        return true;
+    }
+    match scheme_lowercase(source).as_deref() {
+        None | Some("file") => true,
+        Some(scheme) => scheme.len() == 1,
+    }
 }
 
 pub(crate) fn is_proxied_artifact(scheme: Option<&str>, segments: &[&str]) -> bool {
@@ -110,12 +140,35 @@ mod tests {
     }
 
     #[test]
+    fn traversal_is_found_in_every_encoding() {
+        for source in [
+            "s3://b/../x",
+            "s3://b/..\\x",
+            "mlflow-artifacts:/1/%2E%2E/%2e%2E/etc",
+            "mlflow-artifacts:/1/%252e%252e/etc",
+            "mlflow-artifacts:/1/%25252e%25252e/etc",
+            "s3://b/a%2Fb",
+            "s3://b/a%5Cb",
+            "s3://b/model\0.onnx",
+            "s3://b/model%00.onnx",
+            "s3://b/model%2500.onnx",
+        ] {
+            assert!(has_relative_parts(source), "{source}");
+        }
+        for source in ["s3://b/models/m1", "mlflow-artifacts:/1/abc/artifacts/model", "s3://b/a%20b", "s3://b/v1.2"] {
+            assert!(!has_relative_parts(source), "{source}");
+        }
+    }
+
+    #[test]
     fn uri_parts_and_roots() {
         assert_eq!(split_uri("runs:/abc/model"), (Some("runs"), None, vec!["abc", "model"]));
         assert_eq!(split_uri("models:/m-123"), (Some("models"), None, vec!["m-123"]));
         assert_eq!(split_uri("s3://bucket/a/b"), (Some("s3"), Some("bucket"), vec!["a", "b"]));
         assert!(is_local("/tmp/model") && is_local("file:///tmp/model") && !is_local("s3://b/k"));
         assert!(has_relative_parts("mlflow-artifacts:/0/../../etc") && has_relative_parts("x/%2e%2e/y"));
+        assert!(is_local("FILE:///etc/passwd") && is_local("File:/etc") && is_local("C:\\models"));
+        assert!(is_local("\\\\host\\share\\model"));
         assert!(within_root("mlflow-artifacts:/1/abc/artifacts/model", "mlflow-artifacts:/1/abc/artifacts"));
         assert!(!within_root("mlflow-artifacts:/1/other/artifacts", "mlflow-artifacts:/1/abc/artifacts"));
         assert!(within_root(

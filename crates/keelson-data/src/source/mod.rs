@@ -213,6 +213,7 @@ pub async fn fetch_local(
     import_root: &Path,
     artifacts: &keelson_artifacts::ArtifactStore,
     scratch: &Path,
+    egress: &keelson_egress::EgressPolicy,
 ) -> Result<LocalFile, DataError> {
     // (where the file is, what errors call it, the name its format is read from, scratch copy)
     let (path, display, name, scratch_copy) = match spec {
@@ -226,13 +227,13 @@ pub async fn fetch_local(
         }
         SourceSpec::Http { url, .. } => {
             let target = scratch_path(scratch, "http-")?;
-            http::download(url, &target).await?;
+            http::download(url, &target, egress).await?;
             let name = url::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default();
             (target.to_path_buf(), url.clone(), name, Some(target))
         }
         SourceSpec::Postgres { url, query, batch_rows } => {
             let target = scratch_path(scratch, "postgres-")?;
-            postgres::export(url, query, batch_rows.unwrap_or(50_000), &target).await?;
+            postgres::export(url, query, batch_rows.unwrap_or(50_000), &target, egress).await?;
             let display = format!("postgres query on {}", redact_password(url));
             (target.to_path_buf(), display.clone(), display, Some(target))
         }

@@ -3,6 +3,7 @@
 
 use crate::error::DataError;
 use futures::StreamExt;
+use keelson_egress::EgressPolicy;
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -105,16 +106,44 @@ impl ParquetSink {
     }
 }
 
-pub async fn export(url: &str, query: &str, batch_rows: usize, target: &Path) -> Result<(), DataError> {
+/// Connection options whose host is an address the egress policy allows, resolved once here so
+/// the driver cannot resolve the name again to somewhere else. Unix sockets are refused: they are
+/// the server's own machine.
+async fn checked_options(url: &str, egress: &EgressPolicy) -> Result<PgConnectOptions, DataError> {
     let options: PgConnectOptions = url.parse().map_err(|e| DataError::invalid(format!("postgres source url: {e}")))?;
-    let mut connection = options
-        .connect()
+    if options.get_socket().is_some() || options.get_host().starts_with('/') {
+        return Err(DataError::invalid(
+            "postgres source url names a unix socket; sources are reached over TCP through the egress policy",
+        ));
+    }
+    let addresses = egress
+        .resolve(options.get_host(), options.get_port())
         .await
+        .map_err(|e| DataError::invalid(format!("postgres source: {e}")))?;
+    let address = addresses.first().ok_or_else(|| DataError::invalid("postgres source host has no address"))?;
+    Ok(options.host(&address.ip().to_string()))
+}
+
+pub async fn export(
+    url: &str,
+    query: &str,
+    batch_rows: usize,
+    target: &Path,
+    egress: &EgressPolicy,
+) -> Result<(), DataError> {
+    let options = checked_options(url, egress).await?;
+    let timed_out = |what: &str| DataError::invalid(format!("the postgres source timed out {what}"));
+    let mut connection = tokio::time::timeout(egress.connect_timeout(), options.connect())
+        .await
+        .map_err(|_| timed_out("connecting"))?
         .map_err(|e| DataError::invalid(format!("could not connect to the postgres source: {e}")))?;
     let mut rows = sqlx::raw_sql(query).fetch(&mut connection);
     let mut batch: Option<Batch> = None;
     let mut sink = ParquetSink { target: target.to_path_buf(), writer: None };
-    while let Some(row) = rows.next().await {
+    // A source that stops sending holds a worker; each row must come within the request timeout.
+    while let Some(row) =
+        tokio::time::timeout(egress.request_timeout(), rows.next()).await.map_err(|_| timed_out("sending rows"))?
+    {
         let row: PgRow = row.map_err(|e| DataError::invalid(format!("postgres source query failed: {e}")))?;
         let current = batch.get_or_insert_with(|| Batch {
             names: row.columns().iter().map(|c| c.name().to_string()).collect(),

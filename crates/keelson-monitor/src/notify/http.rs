@@ -1,8 +1,10 @@
-//! The HTTP POST shared by the webhook and Slack channels: bounded time, a safe-to-log target and
-//! a short excerpt of the receiver's answer when it refuses.
+//! The HTTP POST shared by the webhook and Slack channels: through the egress policy, bounded in
+//! time, with a safe-to-log target. A refusal's body is never read into errors or logs: the
+//! receiver is whoever the channel's author named, and its answer is not ours to echo.
 
 use std::time::Duration;
 
+use keelson_egress::{EgressClient, EgressError};
 use reqwest::header::HeaderMap;
 use url::Url;
 
@@ -10,8 +12,6 @@ use super::{ChannelKind, DeliveryStatus, NotifyError};
 
 /// Whole-request bound (connect, send, answer); receivers should answer fast and queue work.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a refusal's body goes into the error.
-const EXCERPT_BYTES: usize = 500;
 
 /// Checks a configured receiver URL: absolute http(s) with a host.
 pub(super) fn check_url(field: &str, raw: &str) -> Result<Url, String> {
@@ -35,44 +35,30 @@ pub(super) fn target(url: &Url) -> String {
     }
 }
 
-/// POSTs a JSON body; a non-2xx answer is an error carrying the status and a body excerpt.
+/// POSTs a JSON body; a non-2xx answer is an error carrying the status.
 pub(super) async fn post_json(
     channel: ChannelKind,
-    http: &reqwest::Client,
+    http: &EgressClient,
     url: &Url,
     headers: HeaderMap,
     body: Vec<u8>,
 ) -> Result<(String, DeliveryStatus), NotifyError> {
     let target = target(url);
+    let failed =
+        |reason: EgressError| NotifyError::Http { channel, target: target.clone(), reason: reason.to_string() };
     let response = http
-        .post(url.clone())
+        .post(url)
+        .map_err(failed)?
         .headers(headers)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
-        // reqwest's message would include the full URL; the target is the safe part of it.
-        .map_err(|source| NotifyError::Http { channel, target: target.clone(), source: source.without_url() })?;
+        .map_err(|error| failed(EgressClient::explain(&error)))?;
     let status = response.status();
     if status.is_success() {
         return Ok((target, DeliveryStatus::Http(status.as_u16())));
     }
-    let body = excerpt(response).await;
-    Err(NotifyError::HttpStatus { channel, target, status: status.as_u16(), body })
-}
-
-/// The first bytes of an answer's body, read chunk by chunk so a large error page is not
-/// downloaded; an unreadable body gives what was read so far.
-async fn excerpt(mut response: reqwest::Response) -> String {
-    let mut bytes = Vec::new();
-    while bytes.len() < EXCERPT_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    bytes.truncate(EXCERPT_BYTES);
-    // A cut through a multi-byte character becomes one replacement character.
-    String::from_utf8_lossy(&bytes).trim().to_string()
+    Err(NotifyError::HttpStatus { channel, target, status: status.as_u16() })
 }

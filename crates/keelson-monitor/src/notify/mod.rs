@@ -159,16 +159,10 @@ pub enum NotifyError {
     InvalidChannel(String),
     #[error("environment variable {var} (named by {field}) is not set, empty or not valid UTF-8")]
     MissingSecret { field: &'static str, var: String },
-    #[error("{channel} POST to {target} failed: {source}")]
-    Http { channel: ChannelKind, target: String, source: reqwest::Error },
-    #[error("{channel} POST to {target} answered HTTP {status}: {body}")]
-    HttpStatus {
-        channel: ChannelKind,
-        target: String,
-        status: u16,
-        /// At most 500 bytes of the answer's body.
-        body: String,
-    },
+    #[error("{channel} POST to {target} failed: {reason}")]
+    Http { channel: ChannelKind, target: String, reason: String },
+    #[error("{channel} POST to {target} answered HTTP {status}")]
+    HttpStatus { channel: ChannelKind, target: String, status: u16 },
     #[error("email to {target} via {server}: {source}")]
     Smtp { server: String, target: String, source: smtp::SmtpError },
 }
@@ -180,7 +174,7 @@ pub enum NotifyError {
 pub async fn send(
     channel: &Channel,
     notification: &Notification,
-    http: &reqwest::Client,
+    http: &keelson_egress::EgressClient,
 ) -> Result<Delivery, NotifyError> {
     send_with_secrets(channel, notification, http, &|name: &str| std::env::var(name).ok()).await
 }
@@ -191,7 +185,7 @@ pub async fn send(
 pub async fn send_with_secrets(
     channel: &Channel,
     notification: &Notification,
-    http: &reqwest::Client,
+    http: &keelson_egress::EgressClient,
     secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
 ) -> Result<Delivery, NotifyError> {
     channel.check().map_err(NotifyError::InvalidChannel)?;

@@ -70,7 +70,7 @@ pub fn slack_payload(n: &Notification) -> serde_json::Value {
 pub(super) async fn send(
     channel: &SlackChannel,
     notification: &Notification,
-    client: &reqwest::Client,
+    client: &keelson_egress::EgressClient,
 ) -> Result<(String, DeliveryStatus), NotifyError> {
     let url = http::check_url("url", &channel.url).map_err(NotifyError::InvalidChannel)?;
     let body = serde_json::to_vec(&slack_payload(notification)).unwrap_or_default();

@@ -116,7 +116,7 @@ fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
 pub(super) async fn send(
     channel: &WebhookChannel,
     notification: &Notification,
-    client: &reqwest::Client,
+    client: &keelson_egress::EgressClient,
     secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
 ) -> Result<(String, DeliveryStatus), NotifyError> {
     let url = http::check_url("url", &channel.url).map_err(NotifyError::InvalidChannel)?;

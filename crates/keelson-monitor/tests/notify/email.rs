@@ -29,7 +29,7 @@ fn b64(text: &str) -> String {
 #[tokio::test]
 async fn email_goes_through_a_full_smtp_session() {
     let (port, server) = smtp_once(SmtpScript { auth: "AUTH PLAIN LOGIN", reject_rcpt: None }).await;
-    let http = reqwest::Client::new();
+    let http = crate::loopback_http();
     let delivery = send_with_secrets(&email(port), &notification(), &http, &secrets).await.unwrap();
     let session = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
 
@@ -78,7 +78,7 @@ async fn email_goes_through_a_full_smtp_session() {
 #[tokio::test]
 async fn auth_login_is_used_when_plain_is_not_offered() {
     let (port, server) = smtp_once(SmtpScript { auth: "AUTH LOGIN", reject_rcpt: None }).await;
-    send_with_secrets(&email(port), &notification(), &reqwest::Client::new(), &secrets).await.unwrap();
+    send_with_secrets(&email(port), &notification(), &crate::loopback_http(), &secrets).await.unwrap();
     let session = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     assert_eq!(session.commands[1..4], ["AUTH LOGIN".to_string(), b64("alerts"), b64("s3cret pass")]);
     assert_eq!(session.commands[4], "MAIL FROM:<keelson@example.com>");
@@ -88,7 +88,7 @@ async fn auth_login_is_used_when_plain_is_not_offered() {
 async fn refused_recipient_names_rcpt_and_the_reply() {
     let (port, server) =
         smtp_once(SmtpScript { auth: "AUTH PLAIN LOGIN", reject_rcpt: Some("ml-team@example.org") }).await;
-    let err = send_with_secrets(&email(port), &notification(), &reqwest::Client::new(), &secrets).await.unwrap_err();
+    let err = send_with_secrets(&email(port), &notification(), &crate::loopback_http(), &secrets).await.unwrap_err();
     let session = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     assert!(matches!(err, NotifyError::Smtp { .. }), "{err:?}");
     let message = err.to_string();
@@ -105,7 +105,7 @@ async fn starttls_is_required_when_configured() {
     let (port, server) = smtp_once(SmtpScript { auth: "AUTH PLAIN LOGIN", reject_rcpt: None }).await;
     let Channel::Email(mut config) = email(port) else { unreachable!() };
     config.security = Security::Starttls;
-    let err = send_with_secrets(&Channel::Email(config), &notification(), &reqwest::Client::new(), &secrets)
+    let err = send_with_secrets(&Channel::Email(config), &notification(), &crate::loopback_http(), &secrets)
         .await
         .unwrap_err();
     let message = err.to_string();
@@ -118,7 +118,7 @@ async fn starttls_is_required_when_configured() {
 
 #[tokio::test]
 async fn missing_password_variable_is_named() {
-    let err = send_with_secrets(&email(9), &notification(), &reqwest::Client::new(), &|_| None).await.unwrap_err();
+    let err = send_with_secrets(&email(9), &notification(), &crate::loopback_http(), &|_| None).await.unwrap_err();
     let message = err.to_string();
     assert!(message.contains("KEELSON_TEST_SMTP_PASSWORD"), "{message}");
     assert!(message.contains("password_env"), "{message}");
@@ -129,7 +129,7 @@ async fn closed_port_is_a_connect_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let err = send_with_secrets(&email(port), &notification(), &reqwest::Client::new(), &secrets).await.unwrap_err();
+    let err = send_with_secrets(&email(port), &notification(), &crate::loopback_http(), &secrets).await.unwrap_err();
     assert!(err.to_string().contains("SMTP connect"), "{err}");
 }
 
@@ -139,7 +139,7 @@ async fn non_ascii_alerts_are_encoded() {
     let mut n = notification();
     n.title = "Dérive détectée — âge".to_string();
     n.summary = "Écart de 31 % sur « âge ».".to_string();
-    send_with_secrets(&email(port), &n, &reqwest::Client::new(), &secrets).await.unwrap();
+    send_with_secrets(&email(port), &n, &crate::loopback_http(), &secrets).await.unwrap();
     let session = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     // Everything on the wire is ASCII: RFC 2047 subject, quoted-printable body.
     assert!(session.data.is_ascii());

@@ -12,6 +12,11 @@ mod webhook;
 use keelson_monitor::notify::{Notification, Severity};
 use serde_json::json;
 
+/// A client whose egress policy allows loopback, where this suite's receivers listen.
+fn loopback_http() -> keelson_egress::EgressClient {
+    keelson_egress::EgressPolicy::allowing(&["127.0.0.0/8"]).unwrap().client().unwrap()
+}
+
 fn notification() -> Notification {
     Notification {
         alert_id: "alrt-0192".to_string(),

@@ -8,7 +8,7 @@ use super::servers::{http_once, LIMIT};
 async fn slack_gets_text_and_blocks() {
     let (url, server) = http_once(200, "ok".to_string()).await;
     let channel = Channel::Slack(SlackChannel { url: format!("{url}/services/T000/B000/XXXX") });
-    let delivery = send(&channel, &notification(), &reqwest::Client::new()).await.unwrap();
+    let delivery = send(&channel, &notification(), &crate::loopback_http()).await.unwrap();
     let request = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Http(200));
     assert!(!delivery.target.contains("XXXX"));

@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::auth::Routes;
-use crate::catalog_sync::sync_source;
+use crate::catalog_sync::{sync_source, Origin};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use axum::extract::State;
@@ -74,10 +74,10 @@ struct SyncRequest {
 /// Syncs one source (configured, or given with its location) or, with no source, all
 /// configured sources.
 async fn sync(State(state): State<AppState>, ApiJson(request): ApiJson<SyncRequest>) -> Result<Json<Value>, ApiError> {
-    let targets: Vec<(String, String)> = match (request.source, request.location) {
-        (Some(source), Some(location)) => vec![(source, location)],
+    let targets: Vec<(String, String, Origin)> = match (request.source, request.location) {
+        (Some(source), Some(location)) => vec![(source, location, Origin::Requested)],
         (Some(source), None) => match state.catalog_sources.get(&source) {
-            Some(location) => vec![(source, location.clone())],
+            Some(location) => vec![(source, location.clone(), Origin::Configured)],
             None => {
                 return Err(ApiError::invalid(format!(
                     "catalog source `{source}` is not configured (catalog.sources); pass its location"
@@ -85,14 +85,14 @@ async fn sync(State(state): State<AppState>, ApiJson(request): ApiJson<SyncReque
             }
         },
         (None, Some(_)) => return Err(ApiError::invalid("a location needs a source name")),
-        (None, None) => state.catalog_sources.iter().map(|(s, l)| (s.clone(), l.clone())).collect(),
+        (None, None) => state.catalog_sources.iter().map(|(s, l)| (s.clone(), l.clone(), Origin::Configured)).collect(),
     };
     if targets.is_empty() {
         return Err(ApiError::invalid("no catalog sources are configured (catalog.sources) and none was given"));
     }
     let mut reports = Vec::new();
-    for (source, location) in targets {
-        reports.push(sync_source(&state.catalog, &source, &location).await?);
+    for (source, location, origin) in targets {
+        reports.push(sync_source(&state.catalog, &state.egress, &source, &location, origin).await?);
     }
     Ok(Json(json!({ "reports": reports })))
 }

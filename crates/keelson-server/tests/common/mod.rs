@@ -32,14 +32,17 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts: artifacts.clone(),
     };
+    // The default policy: loopback and private destinations are refused, as on a real server.
+    let egress = keelson_egress::EgressPolicy::default();
     let state = AppState::new(keelson_server::app::SharedState {
-        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None),
+        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None, egress.clone()),
         data: keelson_data::DataService::new(
             store.clone(),
             artifacts.clone(),
             keelson_data::DataSettings {
                 import_root: dir.path().join("imports"),
                 scratch_dir: dir.path().join("scratch"),
+                egress: egress.clone(),
             },
         )
         .unwrap(),
@@ -50,6 +53,7 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
                 scratch_dir: dir.path().join("scratch"),
                 job_kinds: vec!["system.noop".into()],
                 retry: RetryPolicy::default(),
+                egress: egress.clone(),
             },
         )
         .unwrap(),
@@ -57,11 +61,13 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
         catalog_sources: Default::default(),
+        egress,
         store,
         artifacts,
         job_kinds: Arc::new(HandlerRegistry::with_builtins()),
         retry: RetryPolicy::default(),
         metrics: Arc::new(HttpMetrics::default()),
+        browser: Default::default(),
         auth: AuthContext {
             authenticator: Arc::new(AnonymousAuthenticator),
             policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
@@ -93,4 +99,14 @@ pub async fn call(
     let value =
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value, headers)
+}
+
+/// Sends a request built by the caller (headers of its choosing); answers status, body text and
+/// headers.
+pub async fn send(app: &TestApp, request: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned(), headers)
 }

@@ -4,7 +4,7 @@
 //! on its logged model. Same rules and messages here.
 
 use super::{CreateModelVersion, RegistryService};
-use crate::uris::{has_relative_parts, is_local, is_proxied_artifact, split_uri, within_root};
+use crate::uris::{has_relative_parts, is_local, is_proxied_artifact, scheme_lowercase, split_uri, within_root};
 use crate::TrackingError;
 use keelson_core::registry::{ModelVersion, PROMPT_TAG};
 use keelson_core::tracking::Tag;
@@ -66,7 +66,9 @@ impl RegistryService {
                  references present. Please provide an absolute path."
             )));
         }
-        let (scheme, authority, segments) = split_uri(source);
+        let (_, authority, segments) = split_uri(source);
+        let scheme = scheme_lowercase(source);
+        let scheme = scheme.as_deref();
         match scheme {
             Some("models") => {
                 if authority.is_some() {

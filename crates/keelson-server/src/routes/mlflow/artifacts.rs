@@ -7,7 +7,7 @@ use crate::auth::Routes;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -57,17 +57,36 @@ async fn download(State(state): State<AppState>, Path(path): Path<String>) -> Re
     let size = reader.size();
     let stream = reader.into_stream().map_err(std::io::Error::other);
     let content_type = guess_content_type(&path);
-    Ok((
+    let mut response = (
         [(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_LENGTH, size.to_string())],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response();
+    let headers = response.headers_mut();
+    // Anyone who can log to a run can upload a file; served inline on the API's origin, an HTML
+    // or SVG file would run its scripts with the reader's session. Only types a browser shows
+    // without running anything are inline, and the sandbox stops scripts even in those.
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    if !is_inline_safe(content_type) {
+        let name = path.rsplit('/').next().unwrap_or("artifact");
+        let ascii: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Types a browser renders without running code.
+fn is_inline_safe(content_type: &str) -> bool {
+    matches!(content_type, "application/json" | "text/plain" | "image/png" | "image/jpeg")
 }
 
 fn guess_content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or("") {
         "json" => "application/json",
-        "txt" | "log" | "md" | "yaml" | "yml" | "MLmodel" => "text/plain",
+        "txt" | "log" | "md" | "yaml" | "yml" | "MLmodel" | "csv" => "text/plain",
         "html" => "text/html",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
