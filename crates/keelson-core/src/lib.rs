@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod promotion;
 pub mod registry;
 pub mod search;
+pub mod secrets;
 pub mod time;
 pub mod tracking;
 
