@@ -6,12 +6,14 @@ Both metadata backends.
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import os
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,34 @@ LOCAL_JSON = {
          "endpoint": "http://127.0.0.1:8000/v1", "context_length": 32768},
     ],
 }
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory):
+    """A directory served over HTTP on loopback. A catalog location given through the API must be
+    a URL the egress policy allows (the test servers allow loopback); files on the server are
+    read only for sources configured in `catalog.sources`."""
+    root = tmp_path_factory.mktemp("served")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def served(file_server, name: str, text: str) -> str:
+    root, base = file_server
+    unique = f"{uuid.uuid4().hex[:8]}-{name}"
+    (root / unique).write_text(text)
+    return f"{base}/{unique}"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -133,11 +163,10 @@ def test_sync_reports_added_changed_removed_and_starts_hooks(catalog_server, tmp
     server.vendor_path.write_text(VENDOR_YAML)
 
 
-def test_json_source_scores_filters_and_cli(catalog_server, tmp_path):
+def test_json_source_scores_filters_and_cli(catalog_server, file_server):
     server = catalog_server
-    local = tmp_path / "local.json"
-    local.write_text(json.dumps(LOCAL_JSON))
-    response = sync(server, source="local", location=str(local))
+    local = served(file_server, "local.json", json.dumps(LOCAL_JSON))
+    response = sync(server, source="local", location=local)
     assert response.status_code == 200, response.text
     assert sorted(response.json()["reports"][0]["added"]) == ["local/fraud-onnx", "vllm/qwen"]
 
@@ -159,7 +188,7 @@ def test_json_source_scores_filters_and_cli(catalog_server, tmp_path):
     assert listing.returncode == 0, listing.stderr
     assert "vllm/qwen" in listing.stdout and "openai-compatible" in listing.stdout
     synced = subprocess.run([str(keelson_bin()), "catalog", "--server", server.url, "sync", "local",
-                             "--location", str(local)], capture_output=True, text=True, timeout=60, env=env)
+                             "--location", local], capture_output=True, text=True, timeout=60, env=env)
     assert synced.returncode == 0, synced.stderr
     assert "local: added [] changed [] removed [] unchanged 2" in synced.stdout
 
@@ -178,26 +207,38 @@ def test_json_source_scores_filters_and_cli(catalog_server, tmp_path):
     ],
     ids=["version", "missing-field", "no-endpoint", "unknown-field", "yaml-syntax", "json-syntax", "id-conflict"],
 )
-def test_bad_catalog_files_are_refused_without_partial_writes(catalog_server, tmp_path, text, message):
+def test_bad_catalog_files_are_refused_without_partial_writes(catalog_server, file_server, text, message):
     server = catalog_server
     sync(server, source="vendor")
     before = models(catalog_server, include_removed="true")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(text)
-    response = sync(server, source="other", location=str(bad))
+    bad = served(file_server, "bad.yaml", text)
+    response = sync(server, source="other", location=bad)
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert message in response.json()["message"], response.json()["message"]
     assert models(catalog_server, include_removed="true") == before
 
 
-def test_unknown_and_unreadable_sources(catalog_server, tmp_path):
+def test_unknown_and_unreadable_sources(catalog_server, file_server, tmp_path):
     response = sync(catalog_server, source="nope")
     assert response.status_code == 400 and "not configured" in response.json()["message"]
-    response = sync(catalog_server, source="gone", location=str(tmp_path / "missing.yaml"))
+    response = sync(catalog_server, source="gone", location=f"{file_server[1]}/missing.yaml")
     assert response.status_code == 400 and "cannot read catalog" in response.json()["message"]
-    response = sync(catalog_server, source="../up", location=str(tmp_path / "x.yaml"))
+    assert "HTTP 404" in response.json()["message"]
+    response = sync(catalog_server, source="../up", location=f"{file_server[1]}/x.yaml")
     assert response.status_code == 400 and "source name" in response.json()["message"]
+
+
+def test_api_locations_read_no_server_files(catalog_server, tmp_path):
+    # Security regression: a location given through the API once read any file the server could.
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("version: 1\nmodels:\n  - id: leaked/secret-model\n")
+    for location in [str(secret), f"file://{secret}", "/etc/passwd"]:
+        response = sync(catalog_server, source="attack", location=location)
+        assert response.status_code == 400, response.text
+        assert "must be an http(s) URL" in response.json()["message"]
+        assert "root:" not in response.text
+    assert "leaked/secret-model" not in models(catalog_server, include_removed="true")
 
 
 class _CatalogHandler(http.server.BaseHTTPRequestHandler):

@@ -26,6 +26,10 @@ pub enum ResourceKind {
     Monitors,
     Prompts,
     Gateway,
+    /// The secret store: names and metadata to read, values to write (never to read back).
+    Secrets,
+    /// The audit log.
+    Audit,
 }
 
 /// What a route requires. `Public` routes (liveness for load balancers) need no principal.

@@ -25,6 +25,7 @@ pub struct Config {
     pub data: DataConfig,
     pub monitoring: MonitoringConfig,
     pub egress: EgressConfig,
+    pub secrets: SecretsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +166,22 @@ pub struct DataConfig {
     pub scratch_dir: String,
 }
 
+/// The secret store's keys. Secrets are encrypted with the current key; earlier keys only
+/// decrypt what was written before a rotation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The current key: 32 bytes, base64 (`openssl rand -base64 32`), e.g. from
+    /// `KEELSON_SECRETS__KEY`. Takes precedence over `key_file`.
+    pub key: String,
+    /// A file holding the current key (base64). With neither set, the embedded default (SQLite)
+    /// creates `<data_dir>/secret.key` on first use; PostgreSQL deployments must set one, the same
+    /// on every replica.
+    pub key_file: String,
+    /// Files of earlier keys (base64), to read secrets written before the last rotation.
+    pub previous_key_files: Vec<String>,
+}
+
 /// Where server-side requests to destinations that arrive through the API (dataset sources,
 /// notification channels, external runtimes, rollout webhooks, catalog URLs) may go. Loopback,
 /// private, link-local (cloud metadata) and other special ranges are refused unless listed here;
@@ -262,6 +279,7 @@ impl Default for Config {
             data: DataConfig::default(),
             monitoring: MonitoringConfig::default(),
             egress: EgressConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -603,6 +621,9 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = mask_url_password(&self.database_url());
         shown.artifacts.url = mask_url_password(&self.artifacts_url());
+        if !shown.secrets.key.is_empty() {
+            shown.secrets.key = MASK.to_string();
+        }
         for (key, value) in shown.artifacts.options.iter_mut() {
             if is_secret_key(key) {
                 *value = MASK.to_string();

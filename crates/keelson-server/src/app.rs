@@ -60,6 +60,7 @@ pub struct SharedState {
     pub serving: keelson_serving::ServingService,
     pub data: keelson_data::DataService,
     pub monitoring: keelson_monitor::MonitorService,
+    pub secrets: crate::secrets::SecretService,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -75,6 +76,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::inference::routes(state.clone()))
         .merge(routes::lineage::routes(state.clone()))
         .merge(routes::monitoring::routes(state.clone()))
+        .merge(routes::secrets::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

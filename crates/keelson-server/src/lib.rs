@@ -10,6 +10,7 @@ pub mod extract;
 pub mod metrics;
 pub mod model_source;
 mod routes;
+pub mod secrets;
 pub mod serve;
 
 pub use app::{build_app, AppState};

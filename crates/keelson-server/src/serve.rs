@@ -43,6 +43,16 @@ pub fn egress_policy(config: &Config) -> Result<keelson_egress::EgressPolicy, Se
     keelson_egress::EgressPolicy::from_config(&config.egress).map_err(ServeError::Egress)
 }
 
+/// The secret store over the configured keys. Without a usable key it still starts, refusing
+/// secret operations with the reason (and the server logs it), so a server without secrets runs.
+pub fn secret_service(config: &Config, store: &Store) -> crate::secrets::SecretService {
+    let keyring = crate::secrets::Keyring::from_config(config, store.backend());
+    if let Err(reason) = &keyring {
+        tracing::warn!(%reason, "the secret store is off");
+    }
+    crate::secrets::SecretService::new(store.clone(), keyring)
+}
+
 /// The data service over the configured import root and scratch space (under `data_dir` unless
 /// set); the server and standalone workers build it the same way.
 pub fn data_service(
@@ -178,7 +188,9 @@ where
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
+    let secrets = secret_service(&config, &store);
     let state = AppState::new(crate::app::SharedState {
+        secrets,
         serving,
         data,
         monitoring: monitoring.clone(),

@@ -204,3 +204,50 @@ async fn stored_html_and_svg_artifacts_are_downloads_not_pages() {
         );
     }
 }
+
+#[tokio::test]
+async fn secrets_are_stored_by_name_and_never_answered() {
+    let app = app_with(true, 1 << 20).await;
+    let value = "sk-live-KEELSON-CANARY-7f3a9c";
+    let mut answers = Vec::new();
+    let (status, body, _) = call(&app, Method::PUT, "/api/v1/secrets/openai-key", Some(json!({"value": value}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["secret"]["name"], "openai-key");
+    answers.push(body);
+    let (status, body, _) =
+        call(&app, Method::PUT, "/api/v1/secrets/openai-key", Some(json!({"value": "rotated-value-2"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["secret"]["updated"].as_i64() >= body["secret"]["created"].as_i64());
+    answers.push(body);
+    let (_, body, _) = call(&app, Method::PUT, "/api/v1/secrets/smtp", Some(json!({"value": value}))).await;
+    answers.push(body);
+    let (status, body, _) = call(&app, Method::GET, "/api/v1/secrets", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["secrets"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["openai-key", "smtp"]);
+    answers.push(body);
+    for (method, uri, request) in [
+        (Method::PUT, "/api/v1/secrets/..%2Fx", Some(json!({"value": value}))),
+        (Method::PUT, "/api/v1/secrets/bad%20name", Some(json!({"value": value}))),
+        (Method::PUT, "/api/v1/secrets/empty", Some(json!({"value": ""}))),
+        (Method::PUT, "/api/v1/secrets/extra", Some(json!({"value": value, "echo": value}))),
+        (Method::GET, "/api/v1/secrets/smtp", None),
+        (Method::DELETE, "/api/v1/secrets/none-such", None),
+    ] {
+        let (status, body, _) = call(&app, method.clone(), uri, request).await;
+        assert!(status.is_client_error(), "{method} {uri}: {status} {body}");
+        answers.push(body);
+    }
+    let (status, body, _) = call(&app, Method::POST, "/api/v1/secrets/rotate", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rotation"]["current"], 2);
+    answers.push(body);
+    for answer in &answers {
+        let text = answer.to_string();
+        assert!(!text.contains("KEELSON-CANARY") && !text.contains("rotated-value-2"), "a value leaked: {text}");
+    }
+    let (status, _, _) = call(&app, Method::DELETE, "/api/v1/secrets/smtp", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body, _) = call(&app, Method::GET, "/api/v1/secrets", None).await;
+    assert_eq!(body["secrets"].as_array().unwrap().len(), 1);
+}

@@ -5,6 +5,7 @@
 //! run through sqlx's `Any` driver; dialect differences stay in [`Backend`] and the per-backend
 //! migration files.
 
+pub mod audit;
 mod backend;
 pub mod catalog;
 pub mod datasets;
@@ -14,6 +15,7 @@ pub mod lineage;
 mod migrations;
 pub mod monitoring;
 pub mod registry;
+pub mod secrets;
 pub mod serving;
 pub mod tracking;
 pub mod worker;

@@ -8,3 +8,4 @@ pub mod lineage;
 pub mod mlflow;
 pub mod models;
 pub mod monitoring;
+pub mod secrets;

@@ -57,6 +57,10 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
             },
         )
         .unwrap(),
+        secrets: keelson_server::secrets::SecretService::new(
+            store.clone(),
+            Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
+        ),
         tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
