@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// The audit log in the configured metadata database: check its hash chain, export it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Registered models on a running server: aliases, policies, approvals, lineage, export.
     Model(ModelArgs),
     /// The model catalog on a running server: list models, sync catalog files.
@@ -292,6 +297,23 @@ pub enum ModelCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration with secrets masked.
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the whole chain; exit status 1 and the first bad record if it was edited or cut.
+    Verify {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print the log as JSON Lines, in sequence order.
+    Export {
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Only records after this sequence number.
+        #[arg(long)]
+        after: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

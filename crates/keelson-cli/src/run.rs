@@ -1,6 +1,6 @@
 //! What each subcommand does. Configuration errors exit with status 2, other failures with 1.
 
-use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GlobalArgs};
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DbCommand, GlobalArgs};
 use crate::logging;
 use keelson_core::config::{Config, ConfigError, ConfigLoader};
 use keelson_server::{ServeError, ServerOptions};
@@ -24,9 +24,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let flags = match &cli.command {
         Command::Server(args) | Command::Quickstart(args) => args.flags(),
         Command::Worker(args) => args.flags(),
-        Command::Db { command: DbCommand::Migrate { database_url } } => {
-            database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
-        }
+        Command::Db { command: DbCommand::Migrate { database_url } }
+        | Command::Audit {
+            command: AuditCommand::Verify { database_url } | AuditCommand::Export { database_url, .. },
+        } => database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect(),
         Command::Config { .. } => Vec::new(),
         Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) | Command::Monitor(_) => {
             Vec::new()
@@ -43,6 +44,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Config { command: ConfigCommand::Show } => show_config(&config),
         Command::Db { command: DbCommand::Migrate { .. } } => migrate(&config).await,
+        Command::Audit { command: AuditCommand::Verify { .. } } => verify_audit(&config).await,
+        Command::Audit { command: AuditCommand::Export { after, .. } } => export_audit(&config, after).await,
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
         Command::Worker(args) => work(config, args.worker_id).await,
@@ -126,6 +129,44 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
             report.applied.join(", ")
         );
     }
+    store.close().await;
+    Ok(())
+}
+
+async fn verify_audit(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let check = store.verify_audit_chain().await;
+    store.close().await;
+    let check = check?;
+    match (check.broken_at, check.reason) {
+        (None, _) => {
+            println!("audit log verified: {} records, chain intact", check.records);
+            Ok(())
+        }
+        (Some(seq), reason) => anyhow::bail!(
+            "audit log broken at record {seq}: {} ({} records verified before it)",
+            reason.unwrap_or_default(),
+            check.records
+        ),
+    }
+}
+
+async fn export_audit(config: &Config, after: Option<i64>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = Store::connect(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let mut query = keelson_store::audit::AuditQuery { after_seq: after, limit: 1_000, ..Default::default() };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    loop {
+        let records = store.audit_records(&query).await?;
+        for record in &records {
+            writeln!(out, "{}", serde_json::to_string(record)?)?;
+        }
+        match records.last() {
+            Some(last) if records.len() == 1_000 => query.after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    out.flush()?;
     store.close().await;
     Ok(())
 }

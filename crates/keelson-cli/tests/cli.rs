@@ -220,3 +220,40 @@ fn quickstart_serves_the_embedded_default() {
     assert!(dir.path().join("keelson-data/keelson.db").is_file());
     assert!(dir.path().join("keelson-data/artifacts").is_dir());
 }
+
+#[tokio::test]
+async fn audit_verify_and_export_read_the_database_and_catch_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    for i in 0..3 {
+        let answer = http
+            .post(format!("{}/api/v1/jobs", server.url))
+            .json(&json!({"kind": "system.noop", "payload": {"i": i}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+    drop(server);
+    let database = format!("sqlite://{}/keelson.db", dir.path().display());
+    let (code, out, err) =
+        output(keelson().current_dir(dir.path()).args(["audit", "verify", "--database-url", &database]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 records, chain intact"), "{out}");
+    let (code, out, err) =
+        output(keelson().current_dir(dir.path()).args(["audit", "export", "--database-url", &database]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["action"], "POST /api/v1/jobs");
+    assert_eq!(lines[2]["prev_hash"], lines[1]["hash"]);
+
+    let store = keelson_store::Store::connect(&database, &keelson_store::StoreOptions::default()).await.unwrap();
+    store.execute_for_tests("UPDATE audit_log SET resource = '/elsewhere' WHERE seq = 2").await.unwrap();
+    store.close().await;
+    let (code, _, err) =
+        output(keelson().current_dir(dir.path()).args(["audit", "verify", "--database-url", &database]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("broken at record 2"), "{err}");
+}

@@ -61,6 +61,8 @@ pub struct SharedState {
     pub data: keelson_data::DataService,
     pub monitoring: keelson_monitor::MonitorService,
     pub secrets: crate::secrets::SecretService,
+    /// Where every mutating call is recorded.
+    pub audit: crate::audit::AuditLog,
 }
 
 /// Every route of the API, each with its declared permission.
@@ -77,6 +79,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::lineage::routes(state.clone()))
         .merge(routes::monitoring::routes(state.clone()))
         .merge(routes::secrets::routes(state.clone()))
+        .merge(routes::audit::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.
@@ -92,6 +95,8 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             ApiError::new(ErrorCode::MethodNotAllowed, format!("method {method} is not allowed on this endpoint"))
         })
+        // Runs after routing (the route template is known) and inside principal resolution.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record))
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))

@@ -2,6 +2,7 @@
 //! call one domain function and map the result; errors become the wire shape in `error.rs` only.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod browser;
 mod catalog_sync;

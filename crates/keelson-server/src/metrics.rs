@@ -33,6 +33,8 @@ struct Series {
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
     series: Mutex<BTreeMap<SeriesKey, Series>>,
+    /// Mutating calls whose audit record could not be written.
+    pub audit_failures: std::sync::atomic::AtomicU64,
 }
 
 impl HttpMetrics {
@@ -73,6 +75,13 @@ impl HttpMetrics {
             let _ = writeln!(out, "keelson_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
             let _ = writeln!(out, "keelson_http_request_duration_seconds_count{{{labels}}} {}", s.count);
         }
+        drop(series);
+        out.push_str(
+            "# HELP keelson_audit_write_failures_total Mutating calls whose audit record could not be written.\n",
+        );
+        out.push_str("# TYPE keelson_audit_write_failures_total counter\n");
+        let failures = self.audit_failures.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "keelson_audit_write_failures_total {failures}");
     }
 }
 

@@ -191,6 +191,7 @@ where
     let secrets = secret_service(&config, &store);
     let state = AppState::new(crate::app::SharedState {
         secrets,
+        audit: crate::audit::AuditLog::start(store.clone()),
         serving,
         data,
         monitoring: monitoring.clone(),

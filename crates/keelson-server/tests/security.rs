@@ -251,3 +251,73 @@ async fn secrets_are_stored_by_name_and_never_answered() {
     let (_, body, _) = call(&app, Method::GET, "/api/v1/secrets", None).await;
     assert_eq!(body["secrets"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn every_mutating_call_writes_one_chained_audit_record_and_tampering_is_found() {
+    let app = app_with(true, 1 << 20).await;
+    let calls = [
+        (Method::POST, "/api/2.0/mlflow/experiments/create", Some(json!({"name": "audited"}))),
+        (Method::PUT, "/api/v1/secrets/hook-key", Some(json!({"value": "v-AUDIT-CANARY"}))),
+        (Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop", "payload": {}}))),
+        (Method::DELETE, "/api/v1/secrets/none-such", None),
+        (Method::POST, "/api/v1/endpoints/missing/rollback", Some(json!({}))),
+    ];
+    let mut statuses = Vec::new();
+    for (method, uri, body) in calls.clone() {
+        let (status, _, _) = call(&app, method, uri, body).await;
+        statuses.push(i64::from(status.as_u16()));
+    }
+    // Reads write nothing.
+    call(&app, Method::GET, "/api/v1/secrets", None).await;
+    call(&app, Method::GET, "/api/2.0/mlflow/experiments/search?max_results=5", None).await;
+
+    let (status, body, _) = call(&app, Method::GET, "/api/v1/audit?limit=100", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let records = body["records"].as_array().unwrap();
+    assert_eq!(records.len(), calls.len(), "one record per mutating call: {body}");
+    for (record, ((method, uri, _), status)) in records.iter().zip(calls.iter().zip(&statuses)) {
+        assert_eq!(record["resource"], *uri);
+        assert!(record["action"].as_str().unwrap().starts_with(method.as_str()), "{record}");
+        assert_eq!(record["status"], *status);
+        assert_eq!(record["principal"], "anonymous");
+        assert_eq!(record["workspace"], "default");
+        assert_eq!(record["request_digest"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(records[1]["action"], "PUT /api/v1/secrets/{name}");
+    assert!(!body.to_string().contains("AUDIT-CANARY"), "the log holds digests, not values");
+
+    let (_, body, _) = call(&app, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(body["valid"], true, "{body}");
+    assert_eq!(body["check"]["records"], calls.len());
+    let (_, export, headers) = call(&app, Method::GET, "/api/v1/audit/export", None).await;
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert_eq!(export.as_str().unwrap().lines().count(), calls.len());
+
+    // An edited row breaks its own hash; a deleted row leaves a gap.
+    app.store.execute_for_tests("UPDATE audit_log SET principal = 'someone-else' WHERE seq = 2").await.unwrap();
+    let (_, body, _) = call(&app, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(body["valid"], false, "{body}");
+    assert_eq!(body["check"]["broken_at"], 2);
+    app.store.execute_for_tests("UPDATE audit_log SET principal = 'anonymous' WHERE seq = 2").await.unwrap();
+    app.store.execute_for_tests("DELETE FROM audit_log WHERE seq = 3").await.unwrap();
+    let (_, body, _) = call(&app, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(body["check"]["broken_at"], 3, "{body}");
+    assert!(body["check"]["reason"].as_str().unwrap().contains("missing"), "{body}");
+}
+
+#[tokio::test]
+async fn concurrent_writes_keep_one_unbroken_chain() {
+    let app = std::sync::Arc::new(app_with(true, 1 << 20).await);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop", "payload": {"i": i}}))).await
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().0.is_success());
+    }
+    let check = app.store.verify_audit_chain().await.unwrap();
+    assert_eq!((check.records, check.broken_at), (40, None));
+}

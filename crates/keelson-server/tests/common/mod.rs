@@ -20,6 +20,8 @@ use tower::ServiceExt;
 pub struct TestApp {
     pub router: Router,
     pub routes: Vec<RouteSpec>,
+    /// The app's metadata store, for tests that check what a call wrote.
+    pub store: Store,
     _dir: tempfile::TempDir,
 }
 
@@ -57,6 +59,7 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
             },
         )
         .unwrap(),
+        audit: keelson_server::audit::AuditLog::start(store.clone()),
         secrets: keelson_server::secrets::SecretService::new(
             store.clone(),
             Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
@@ -78,8 +81,9 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
         },
         max_body_bytes,
     });
+    let store = state.store.clone();
     let (router, routes) = build_app(state);
-    TestApp { router, routes, _dir: dir }
+    TestApp { router, routes, store, _dir: dir }
 }
 
 pub async fn call(
