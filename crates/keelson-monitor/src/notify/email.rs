@@ -359,7 +359,8 @@ async fn session(
     Ok(accepted)
 }
 
-/// [`within`] for steps inside a session, noting whether the server is still in step.
+/// Runs one step of a session under its time limit, naming the step when it fails and noting
+/// whether the server is still in step.
 async fn step<T>(
     stage: SmtpStage,
     limit: Duration,
@@ -394,11 +395,7 @@ async fn within<T>(
     limit: Duration,
     work: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
 ) -> Result<T, StageError> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err((stage, describe(&error))),
-        Err(_) => Err((stage, timed_out(limit))),
-    }
+    step(stage, limit, work).await.map_err(|failure| (failure.stage, failure.reason))
 }
 
 fn timed_out(limit: Duration) -> String {
