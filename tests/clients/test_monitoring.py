@@ -42,9 +42,10 @@ from serving_models import (
 pytestmark = pytest.mark.skipif(REFERENCE_MLFLOW, reason="Keelson's own monitoring API; not MLflow's")
 
 SECRET = "monitor-hook-secret"
-SECRET_ENV = "KEELSON_TEST_HOOK_SECRET"
+# Names in Keelson's secret store; channels name them, never the values.
+SECRET_NAME = "monitor-hook-key"
 SMTP_PASSWORD = "smtp-password"
-SMTP_PASSWORD_ENV = "KEELSON_TEST_SMTP_PASSWORD"
+SMTP_PASSWORD_NAME = "monitor-smtp-password"
 FEATURES = ["f0", "f1", "f2", "f3", "f4"]
 SHIFTED = ["f1", "f3"]
 REFERENCE_ROWS = 600
@@ -94,8 +95,9 @@ def hook():
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
-    """A keelson with an import root, a collector that flushes every 50 ms, a one-second monitor
-    scheduler and the webhook secret; MLFLOW_TRACKING_URI points at it for model logging."""
+    """A keelson with an import root, a collector that flushes every 50 ms and a one-second monitor
+    scheduler; MLFLOW_TRACKING_URI points at it for model logging. Channel secrets are stored
+    through the API by the tests that need them (`store_secret`), not given to the process."""
     import mlflow
 
     workdir = tmp_path_factory.mktemp(f"keelson-monitor-{request.param}")
@@ -105,8 +107,6 @@ def server(request, tmp_path_factory):
         "KEELSON_DATA__IMPORT_ROOT": str(import_root),
         "KEELSON_SERVING__COLLECTOR_FLUSH_MS": "50",
         "KEELSON_MONITORING__SCHEDULER_INTERVAL_SECONDS": "1",
-        SECRET_ENV: SECRET,
-        SMTP_PASSWORD_ENV: SMTP_PASSWORD,
     }
     server = start_server(workdir, request.param, env=env)
     server.import_root = import_root
@@ -121,6 +121,16 @@ def server(request, tmp_path_factory):
         finally:
             mlflow.set_tracking_uri(previous)
             stop_server(server)
+
+
+def store_secret(server, name: str, value: str) -> None:
+    """Stores a channel secret with `PUT /api/v1/secrets/{name}`; the answer names it and never
+    carries the value."""
+    response = server.request("PUT", f"/api/v1/secrets/{name}", json={"value": value})
+    answer = ok(response)
+    assert answer["secret"]["name"] == name, answer
+    assert {"created", "updated"} <= set(answer["secret"]), answer
+    assert value not in response.text, response.text
 
 
 def reference_frame(seed: int, rows: int, shift: dict[str, float] | None = None) -> pd.DataFrame:
@@ -274,6 +284,7 @@ def test_calm_traffic_passes_and_performance_matches_sklearn(server, scenario):
 
 def test_shifted_features_alert_notify_and_trigger_retraining(server, scenario, hook):
     name = unique("shifted")
+    store_secret(server, SECRET_NAME, SECRET)
     recipe = {"version": 1, "name": "retrain-input", "inputs": {"ref": "mon-reference"},
               "output": {"dataset": "mon-retrain-input", "layer": "bronze"}, "steps": [{"select": FEATURES}]}
     spec = monitor_spec(
@@ -282,7 +293,7 @@ def test_shifted_features_alert_notify_and_trigger_retraining(server, scenario, 
         alerts={
             "severity": "critical",
             "cooldown": "1h",
-            "channels": [{"type": "webhook", "url": f"{hook.url}/{name}", "secret_env": SECRET_ENV},
+            "channels": [{"type": "webhook", "url": f"{hook.url}/{name}", "secret": SECRET_NAME},
                          {"type": "slack", "url": f"{hook.url}/{name}-slack"}],
             "trigger": {"job": "data.recipe", "payload": {"recipe": recipe}},
         },
@@ -473,6 +484,14 @@ def test_bad_monitor_specs_and_requests_get_clear_errors(server, scenario):
         ({**good, "colour": "red"}, "colour"),
         ({**good, "alerts": {"trigger": {"job": "no.such.kind"}}}, "no.such.kind"),
         ({**good, "alerts": {"channels": [{"type": "webhook", "url": "ftp://x"}]}}, "alerts.channels[0]"),
+        # Channels name secrets in the store; fields that named a server environment variable
+        # would hand its value to whoever wrote the spec.
+        ({**good, "alerts": {"channels": [{"type": "webhook", "url": "https://x.example", "secret_env": "PATH"}]}},
+         "`secret_env` is no longer supported"),
+        ({**good, "alerts": {"channels": [{"type": "email", "smtp_host": "smtp.example.com", "username": "u",
+                                           "password_env": "PATH", "from": "a@example.com",
+                                           "to": ["b@example.com"]}]}},
+         "`password_env` is no longer supported"),
     ]
     for spec, fragment in cases:
         body = api_error(server.post("/api/v1/monitors", json=spec), (400,), "INVALID_PARAMETER_VALUE")
@@ -672,8 +691,9 @@ def test_alerts_are_mailed_through_a_real_smtp_server(server, scenario):
     controller.start()
     try:
         name = unique("mailed")
+        store_secret(server, SMTP_PASSWORD_NAME, SMTP_PASSWORD)
         channel = {"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port, "security": "none",
-                   "username": "keelson", "password_env": SMTP_PASSWORD_ENV,
+                   "username": "keelson", "password_secret": SMTP_PASSWORD_NAME,
                    "from": "keelson@example.com", "to": ["oncall@example.com", "ml@example.com"]}
         spec = monitor_spec(name, scenario["endpoint"], "shifted", alerts={"channels": [channel]})
         ok(server.post("/api/v1/monitors", json=spec), (201,))

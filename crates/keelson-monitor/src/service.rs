@@ -40,6 +40,8 @@ pub struct MonitorSettings {
     pub retry: RetryPolicy,
     /// Where webhook, Slack and email channels may deliver.
     pub egress: keelson_egress::EgressPolicy,
+    /// Where the secrets channels name (signing keys, SMTP passwords) are found.
+    pub secrets: Arc<dyn keelson_core::secrets::SecretLookup>,
 }
 
 #[derive(Clone)]
@@ -508,7 +510,7 @@ impl MonitorService {
     }
 
     async fn notify(&self, channel: &Channel, notification: &Notification) -> Value {
-        match send(channel, notification, &self.http).await {
+        match send(channel, notification, &self.http, &self.settings.egress, self.settings.secrets.as_ref()).await {
             Ok(delivery) => {
                 let status = match &delivery.status {
                     crate::notify::DeliveryStatus::Http(code) => json!({"http": code}),

@@ -1,32 +1,33 @@
 //! Alert notifications: what a fired alert says ([`Notification`]), where it goes ([`Channel`]:
-//! a signed webhook, a Slack incoming webhook or email over our own SMTP client) and one entry
-//! point, [`send`], that delivers it once.
+//! a signed webhook, a Slack incoming webhook or email over SMTP) and one entry point, [`send`],
+//! that delivers it once.
 //!
 //! Retries are deliberately absent: the caller's job queue owns them, so a failed [`send`] is
 //! reported as a [`NotifyError`] and nothing here sleeps or loops on failure. Every network step
 //! is bounded by a timeout so a dead receiver cannot hold a worker.
 //!
 //! Secrets (the webhook signing key, the SMTP password) are never part of a channel's
-//! configuration: the configuration names an environment variable, read at send time, so that
-//! channel definitions can be stored, logged and shown without leaking anything.
+//! configuration: the configuration names a secret in Keelson's secret store, looked up at send
+//! time through [`SecretLookup`], so that channel definitions can be stored, logged and shown
+//! without leaking anything. They are never read from the server's environment: a channel's
+//! author is an API caller, and naming a server variable would hand them its value.
 
 mod email;
+#[cfg(test)]
+mod email_tls_tests;
 mod http;
 mod message;
 mod slack;
-mod smtp;
-#[cfg(test)]
-mod smtp_tls_tests;
 mod webhook;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use keelson_core::secrets::{validate_secret_name, SecretLookup, SecretValue};
 use serde::{Deserialize, Serialize};
 
-pub use email::{EmailChannel, Security};
+pub use email::{EmailChannel, Security, SmtpStage};
 pub use slack::{slack_payload, SlackChannel};
-pub use smtp::{SmtpError, SmtpErrorKind, SmtpStage};
 pub use webhook::{
     sign, verify_signature, webhook_body, WebhookChannel, ALERT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
@@ -157,43 +158,42 @@ pub struct Delivery {
 pub enum NotifyError {
     #[error("invalid channel: {0}")]
     InvalidChannel(String),
-    #[error("environment variable {var} (named by {field}) is not set, empty or not valid UTF-8")]
-    MissingSecret { field: &'static str, var: String },
+    #[error(
+        "the secret `{name}` named by `{field}` does not exist or is empty; store it with \
+         `PUT /api/v1/secrets/{name}`"
+    )]
+    MissingSecret { field: &'static str, name: String },
+    /// The secret store failed; the message is the store's, which never holds a value.
+    #[error("could not read the secret `{name}` named by `{field}`: {reason}")]
+    SecretStore { field: &'static str, name: String, reason: String },
     #[error("{channel} POST to {target} failed: {reason}")]
     Http { channel: ChannelKind, target: String, reason: String },
     #[error("{channel} POST to {target} answered HTTP {status}")]
     HttpStatus { channel: ChannelKind, target: String, status: u16 },
-    #[error("email to {target} via {server}: {source}")]
-    Smtp { server: String, target: String, source: smtp::SmtpError },
+    /// `reason` is the egress refusal, the network or TLS failure, or the server's reply cut
+    /// short: never anything we sent.
+    #[error("email to {target} via {server} failed at {stage}: {reason}")]
+    Smtp { server: String, target: String, stage: SmtpStage, reason: String },
 }
 
-/// Delivers `notification` once through `channel`, reading secrets from the environment.
+/// Delivers `notification` once through `channel`.
 ///
 /// `http` is the caller's shared client (for its connection pool and TLS roots); each request
-/// still gets its own timeout here. Email does not use it.
+/// still gets its own timeout here. Email does not use it but resolves and checks its SMTP host
+/// through `egress`, the policy `http` enforces. `secrets` finds the secrets a channel names.
 pub async fn send(
     channel: &Channel,
     notification: &Notification,
     http: &keelson_egress::EgressClient,
-) -> Result<Delivery, NotifyError> {
-    send_with_secrets(channel, notification, http, &|name: &str| std::env::var(name).ok()).await
-}
-
-/// [`send`] with secrets looked up by `secrets` (given the variable name a channel's
-/// `secret_env`/`password_env` holds) instead of the process environment: for callers that keep
-/// secrets in a vault, and for tests that must not mutate the environment of a threaded process.
-pub async fn send_with_secrets(
-    channel: &Channel,
-    notification: &Notification,
-    http: &keelson_egress::EgressClient,
-    secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    egress: &keelson_egress::EgressPolicy,
+    secrets: &dyn SecretLookup,
 ) -> Result<Delivery, NotifyError> {
     channel.check().map_err(NotifyError::InvalidChannel)?;
     let started = Instant::now();
     let (target, status) = match channel {
         Channel::Webhook(c) => webhook::send(c, notification, http, secrets).await?,
         Channel::Slack(c) => slack::send(c, notification, http).await?,
-        Channel::Email(c) => email::send(c, notification, secrets).await?,
+        Channel::Email(c) => email::send(c, notification, egress, secrets).await?,
     };
     let delivery = Delivery { channel: channel.kind(), target, status, duration: started.elapsed() };
     tracing::debug!(
@@ -206,21 +206,29 @@ pub async fn send_with_secrets(
     Ok(delivery)
 }
 
-/// Reads the secret named by a channel field, or says which variable is missing.
-fn secret(
-    secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
-    field: &'static str,
-    var: &str,
-) -> Result<String, NotifyError> {
+/// Looks up the secret a channel field names, or says which one is missing. Neither the value
+/// nor anything derived from it ever reaches an error.
+async fn secret(secrets: &dyn SecretLookup, field: &'static str, name: &str) -> Result<SecretValue, NotifyError> {
+    let found = secrets.lookup(name).await.map_err(|reason| NotifyError::SecretStore {
+        field,
+        name: name.to_string(),
+        reason,
+    })?;
     // An empty key would sign with nothing and an empty password cannot authenticate.
-    secrets(var).filter(|s| !s.is_empty()).ok_or_else(|| NotifyError::MissingSecret { field, var: var.to_string() })
+    found
+        .filter(|value| !value.expose().is_empty())
+        .ok_or_else(|| NotifyError::MissingSecret { field, name: name.to_string() })
 }
 
-/// An environment variable name we can look up: non-empty, no `=` or NUL (which `getenv` cannot
-/// express).
-fn check_env_name(field: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() || name.contains(['=', '\0']) {
-        return Err(format!("{field} must name an environment variable (non-empty, no '=' or NUL), got {name:?}"));
-    }
-    Ok(())
+/// A field that names a secret: a valid secret name.
+fn check_secret_name(field: &str, name: &str) -> Result<(), String> {
+    validate_secret_name(name).map_err(|e| format!("{field}: {e}"))
+}
+
+/// The refusal of a field that named an environment variable before secrets moved to the store.
+fn env_field_refused(old: &str, new: &str, what: &str) -> String {
+    format!(
+        "`{old}` is no longer supported: store the {what} with `PUT /api/v1/secrets/{{name}}` and name it in \
+         `{new}`"
+    )
 }

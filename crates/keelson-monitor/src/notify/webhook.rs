@@ -15,7 +15,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::{check_env_name, http, secret, ChannelKind, DeliveryStatus, Notification, NotifyError};
+use keelson_core::secrets::SecretLookup;
+
+use super::{
+    check_secret_name, env_field_refused, http, secret, ChannelKind, DeliveryStatus, Notification, NotifyError,
+};
 
 /// Unix seconds at which the request was signed.
 pub const TIMESTAMP_HEADER: &str = "X-Keelson-Timestamp";
@@ -33,7 +37,13 @@ type HmacSha256 = Hmac<Sha256>;
 #[serde(deny_unknown_fields)]
 pub struct WebhookChannel {
     pub url: String,
-    /// Environment variable holding the signing secret; no signature headers without it.
+    /// Name of the secret (in Keelson's secret store) that signs the body; no signature headers
+    /// without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Formerly an environment variable holding the signing key; parsed only so that
+    /// [`check`](super::Channel::check) can refuse it with directions instead of serde's bare
+    /// "unknown field".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
     /// Extra headers, e.g. a receiver's static authorization token.
@@ -44,8 +54,11 @@ pub struct WebhookChannel {
 impl WebhookChannel {
     pub(super) fn check(&self) -> Result<(), String> {
         http::check_url("url", &self.url)?;
-        if let Some(var) = &self.secret_env {
-            check_env_name("secret_env", var)?;
+        if self.secret_env.is_some() {
+            return Err(env_field_refused("secret_env", "secret", "signing key"));
+        }
+        if let Some(name) = &self.secret {
+            check_secret_name("secret", name)?;
         }
         for (name, value) in self.headers.iter().flatten() {
             extra_header(name, value)?;
@@ -117,7 +130,7 @@ pub(super) async fn send(
     channel: &WebhookChannel,
     notification: &Notification,
     client: &keelson_egress::EgressClient,
-    secrets: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    secrets: &dyn SecretLookup,
 ) -> Result<(String, DeliveryStatus), NotifyError> {
     let url = http::check_url("url", &channel.url).map_err(NotifyError::InvalidChannel)?;
     let body = webhook_body(notification);
@@ -130,11 +143,11 @@ pub(super) async fn send(
     if let Ok(id) = HeaderValue::from_str(&notification.alert_id) {
         headers.insert(ALERT_ID_HEADER, id);
     }
-    if let Some(var) = &channel.secret_env {
-        let key = secret(secrets, "secret_env", var)?;
+    if let Some(name) = &channel.secret {
+        let key = secret(secrets, "secret", name).await?;
         let timestamp =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default().to_string();
-        let signature = sign(key.as_bytes(), &timestamp, &body);
+        let signature = sign(key.expose().as_bytes(), &timestamp, &body);
         // Both are ASCII digits / hex, always valid header values.
         if let (Ok(t), Ok(s)) = (HeaderValue::from_str(&timestamp), HeaderValue::from_str(&signature)) {
             headers.insert(TIMESTAMP_HEADER, t);

@@ -15,7 +15,7 @@ fn channels_parse_with_defaults() {
         "from": "keelson@example.com",
         "to": ["oncall@example.com"],
         "username": "keelson",
-        "password_env": "SMTP_PASSWORD",
+        "password_secret": "smtp-password",
     }))
     .unwrap();
     let Channel::Email(email) = &channel else { panic!("{channel:?}") };
@@ -31,7 +31,7 @@ fn channels_parse_with_defaults() {
     parse(json!({
         "type": "webhook",
         "url": "https://receiver.example/keelson",
-        "secret_env": "KEELSON_WEBHOOK_SECRET",
+        "secret": "webhook-signing-key",
         "headers": {"Authorization": "Bearer x"},
     }))
     .unwrap();
@@ -41,8 +41,8 @@ fn channels_parse_with_defaults() {
 fn unknown_fields_and_types_are_refused() {
     let err = parse(json!({"type": "slack", "url": "https://x.example", "channel": "#ml"})).unwrap_err();
     assert!(err.contains("unknown field `channel`"), "{err}");
-    let err = parse(json!({"type": "webhook", "url": "https://x.example", "secret": "plain"})).unwrap_err();
-    assert!(err.contains("unknown field `secret`"), "{err}");
+    let err = parse(json!({"type": "webhook", "url": "https://x.example", "signing_key": "plain"})).unwrap_err();
+    assert!(err.contains("unknown field `signing_key`"), "{err}");
     let err = parse(json!({"type": "pager", "url": "https://x.example"})).unwrap_err();
     assert!(err.contains("unknown variant `pager`"), "{err}");
     let err = parse(json!({"url": "https://x.example"})).unwrap_err();
@@ -99,18 +99,60 @@ fn email_configuration_mistakes_are_explained() {
     let err = with("security", json!("ssl")).unwrap_err();
     assert!(err.contains("unknown variant `ssl`"), "{err}");
     let err = with("username", json!("keelson")).unwrap_err();
-    assert!(err.contains("password_env is not"), "{err}");
+    assert!(err.contains("password_secret is not"), "{err}");
+    let err = with("to", json!(["oncall@exa mple.com"])).unwrap_err();
+    assert!(err.contains("is not an email address"), "{err}");
 
     let mut clear = base.clone();
     clear["security"] = json!("none");
     clear["username"] = json!("keelson");
-    clear["password_env"] = json!("SMTP_PASSWORD");
+    clear["password_secret"] = json!("smtp-password");
     let err = parse(clear.clone()).unwrap_err();
     assert!(err.contains("clear text to smtp.example.com"), "{err}");
     clear["smtp_host"] = json!("localhost");
     parse(clear.clone()).unwrap();
     clear["smtp_host"] = json!("::1");
     parse(clear).unwrap();
+}
+
+#[test]
+fn fields_that_named_environment_variables_are_refused_with_directions() {
+    let err = parse(json!({
+        "type": "email",
+        "smtp_host": "smtp.attacker.example",
+        "from": "keelson@example.com",
+        "to": ["oncall@example.com"],
+        "username": "keelson",
+        "password_env": "KEELSON_DATABASE_URL",
+    }))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "email channel: `password_env` is no longer supported: store the password with \
+         `PUT /api/v1/secrets/{name}` and name it in `password_secret`"
+    );
+    let err = parse(json!({"type": "webhook", "url": "https://x.example", "secret_env": "AWS_SECRET_ACCESS_KEY"}))
+        .unwrap_err();
+    assert!(err.starts_with("webhook channel: `secret_env` is no longer supported"), "{err}");
+    assert!(err.contains("name it in `secret`"), "{err}");
+}
+
+#[test]
+fn secret_fields_hold_secret_names() {
+    for bad in ["", "../etc/passwd", "has space", "-leading-dash"] {
+        let err = parse(json!({"type": "webhook", "url": "https://x.example", "secret": bad})).unwrap_err();
+        assert!(err.contains("webhook channel: secret: secret name"), "{bad:?}: {err}");
+        let err = parse(json!({
+            "type": "email",
+            "smtp_host": "smtp.example.com",
+            "from": "keelson@example.com",
+            "to": ["oncall@example.com"],
+            "username": "keelson",
+            "password_secret": bad,
+        }))
+        .unwrap_err();
+        assert!(err.contains("email channel: password_secret: secret name"), "{bad:?}: {err}");
+    }
 }
 
 #[test]

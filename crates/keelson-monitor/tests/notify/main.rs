@@ -9,12 +9,33 @@ mod servers;
 mod slack;
 mod webhook;
 
-use keelson_monitor::notify::{Notification, Severity};
+use keelson_core::secrets::{SecretLookup, SecretValue, StaticSecrets};
+use keelson_egress::EgressPolicy;
+use keelson_monitor::notify::{send, Channel, Delivery, Notification, NotifyError, Severity};
 use serde_json::json;
 
-/// A client whose egress policy allows loopback, where this suite's receivers listen.
+/// An egress policy that allows loopback, where this suite's receivers listen.
+fn loopback_policy() -> EgressPolicy {
+    EgressPolicy::allowing(&["127.0.0.0/8"]).unwrap()
+}
+
+/// A client that enforces [`loopback_policy`].
 fn loopback_http() -> keelson_egress::EgressClient {
-    keelson_egress::EgressPolicy::allowing(&["127.0.0.0/8"]).unwrap().client().unwrap()
+    loopback_policy().client().unwrap()
+}
+
+/// A secret store holding `pairs` (name, value).
+fn secrets(pairs: &[(&str, &str)]) -> StaticSecrets {
+    StaticSecrets(pairs.iter().map(|(name, value)| (name.to_string(), SecretValue::new(*value))).collect())
+}
+
+/// [`send`] under [`loopback_policy`].
+async fn send_on_loopback(
+    channel: &Channel,
+    notification: &Notification,
+    secrets: &dyn SecretLookup,
+) -> Result<Delivery, NotifyError> {
+    send(channel, notification, &loopback_http(), &loopback_policy(), secrets).await
 }
 
 fn notification() -> Notification {

@@ -58,7 +58,23 @@ pub struct SmtpScript {
     pub auth: &'static str,
     /// A recipient refused with 550.
     pub reject_rcpt: Option<&'static str>,
+    /// Refuses every login with a 535 and a long explanation.
+    pub reject_auth: bool,
 }
+
+impl SmtpScript {
+    /// AUTH PLAIN and LOGIN offered, everything accepted.
+    pub fn accepting() -> SmtpScript {
+        SmtpScript { auth: "AUTH PLAIN LOGIN", reject_rcpt: None, reject_auth: false }
+    }
+}
+
+/// The explanation of a refused login: longer than an error should repeat.
+pub const LONG_AUTH_REFUSAL: &str = "535 5.7.8 Authentication credentials invalid; \
+    see https://mx.test/help for the many reasons this can happen, which we list here at length so \
+    that the whole reply is far longer than anything a client should echo into its own error \
+    messages or logs, because the server is not the client's to quote, and a line this long \
+    is what a chatty or hostile server could send";
 
 pub struct SmtpSession {
     /// Every command line the client sent (without CRLF), in order; the message is not in it.
@@ -95,6 +111,7 @@ pub async fn smtp_once(script: SmtpScript) -> (u16, JoinHandle<SmtpSession>) {
                     r.push_str("250 8BITMIME\r\n");
                     r
                 }
+                "AUTH" if script.reject_auth => format!("{LONG_AUTH_REFUSAL}\r\n"),
                 "AUTH" if line.starts_with("AUTH LOGIN") => "334 VXNlcm5hbWU6\r\n".into(),
                 "AUTH" => "235 2.7.0 Authentication successful\r\n".into(),
                 "MAIL" => "250 2.1.0 Ok\r\n".into(),

@@ -1,4 +1,4 @@
-use keelson_monitor::notify::{send, slack_payload, Channel, DeliveryStatus, SlackChannel};
+use keelson_monitor::notify::{slack_payload, Channel, DeliveryStatus, SlackChannel};
 use serde_json::Value;
 
 use super::notification;
@@ -8,7 +8,7 @@ use super::servers::{http_once, LIMIT};
 async fn slack_gets_text_and_blocks() {
     let (url, server) = http_once(200, "ok".to_string()).await;
     let channel = Channel::Slack(SlackChannel { url: format!("{url}/services/T000/B000/XXXX") });
-    let delivery = send(&channel, &notification(), &crate::loopback_http()).await.unwrap();
+    let delivery = crate::send_on_loopback(&channel, &notification(), &crate::secrets(&[])).await.unwrap();
     let request = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Http(200));
     assert!(!delivery.target.contains("XXXX"));

@@ -1,23 +1,25 @@
 use std::collections::BTreeMap;
 
+use keelson_core::secrets::StaticSecrets;
 use keelson_monitor::notify::{
-    send, send_with_secrets, verify_signature, Channel, ChannelKind, DeliveryStatus, NotifyError, WebhookChannel,
+    send, verify_signature, Channel, ChannelKind, DeliveryStatus, NotifyError, WebhookChannel,
 };
 use serde_json::Value;
 
-use super::notification;
 use super::servers::{http_once, LIMIT};
+use super::{notification, send_on_loopback};
 
 const SECRET: &str = "whsec_test_5f0c";
 
-fn secrets(name: &str) -> Option<String> {
-    (name == "KEELSON_TEST_WEBHOOK_SECRET").then(|| SECRET.to_string())
+fn secrets() -> StaticSecrets {
+    crate::secrets(&[("webhook-signing-key", SECRET)])
 }
 
-fn webhook(url: String, secret_env: Option<&str>) -> Channel {
+fn webhook(url: String, secret: Option<&str>) -> Channel {
     Channel::Webhook(WebhookChannel {
         url: format!("{url}/hooks/keelson?token=abc"),
-        secret_env: secret_env.map(str::to_string),
+        secret: secret.map(str::to_string),
+        secret_env: None,
         headers: Some(BTreeMap::from([("Authorization".to_string(), "Bearer static-token".to_string())])),
     })
 }
@@ -25,9 +27,8 @@ fn webhook(url: String, secret_env: Option<&str>) -> Channel {
 #[tokio::test]
 async fn signed_webhook_posts_the_notification() {
     let (url, server) = http_once(200, "ok".to_string()).await;
-    let channel = webhook(url.clone(), Some("KEELSON_TEST_WEBHOOK_SECRET"));
-    let http = crate::loopback_http();
-    let delivery = send_with_secrets(&channel, &notification(), &http, &secrets).await.unwrap();
+    let channel = webhook(url.clone(), Some("webhook-signing-key"));
+    let delivery = send_on_loopback(&channel, &notification(), &secrets()).await.unwrap();
     let request = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
 
     assert_eq!(delivery.channel, ChannelKind::Webhook);
@@ -69,7 +70,7 @@ async fn signed_webhook_posts_the_notification() {
 #[tokio::test]
 async fn unsigned_webhook_has_no_signature_headers() {
     let (url, server) = http_once(204, String::new()).await;
-    let delivery = send(&webhook(url, None), &notification(), &crate::loopback_http()).await.unwrap();
+    let delivery = send_on_loopback(&webhook(url, None), &notification(), &secrets()).await.unwrap();
     let request = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Http(204));
     assert!(!request.headers.contains_key("x-keelson-signature"));
@@ -77,20 +78,40 @@ async fn unsigned_webhook_has_no_signature_headers() {
 }
 
 #[tokio::test]
-async fn missing_secret_variable_is_named() {
-    let channel = webhook("http://127.0.0.1:9".to_string(), Some("KEELSON_TEST_SURELY_UNSET_7C1D"));
-    // Through `send`, i.e. the real environment, where this name is not set.
-    let err = send(&channel, &notification(), &crate::loopback_http()).await.unwrap_err();
+async fn missing_secret_is_named_and_nothing_is_sent() {
+    // Nothing listens on port 9: reaching the network would be a different error.
+    let channel = webhook("http://127.0.0.1:9".to_string(), Some("other-key"));
+    let err = send_on_loopback(&channel, &notification(), &secrets()).await.unwrap_err();
     assert!(matches!(err, NotifyError::MissingSecret { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("KEELSON_TEST_SURELY_UNSET_7C1D"), "{message}");
-    assert!(message.contains("secret_env"), "{message}");
+    assert!(message.contains("`other-key`"), "{message}");
+    assert!(message.contains("`secret`"), "{message}");
+    assert!(message.contains("PUT /api/v1/secrets/other-key"), "{message}");
+    for shown in [message, format!("{err:?}")] {
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn environment_variables_are_not_secrets() {
+    // A name that is set in every environment: it must not be read as a secret's value.
+    std::env::var("PATH").unwrap();
+    let channel = webhook("http://127.0.0.1:9".to_string(), Some("PATH"));
+    let err = send_on_loopback(&channel, &notification(), &secrets()).await.unwrap_err();
+    assert!(matches!(err, NotifyError::MissingSecret { .. }), "{err:?}");
+
+    // The old field that named a variable is refused with directions, before any lookup.
+    let Channel::Webhook(mut old) = webhook("http://127.0.0.1:9".to_string(), None) else { unreachable!() };
+    old.secret_env = Some("PATH".to_string());
+    let err = send_on_loopback(&Channel::Webhook(old), &notification(), &secrets()).await.unwrap_err();
+    assert!(matches!(err, NotifyError::InvalidChannel(_)), "{err:?}");
+    assert!(err.to_string().contains("`secret_env` is no longer supported"), "{err}");
 }
 
 #[tokio::test]
 async fn error_answer_gives_the_status_and_not_the_body() {
     let (url, server) = http_once(500, format!("database on fire {}", "x".repeat(2000))).await;
-    let err = send(&webhook(url, None), &notification(), &crate::loopback_http()).await.unwrap_err();
+    let err = send_on_loopback(&webhook(url, None), &notification(), &secrets()).await.unwrap_err();
     tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
     let NotifyError::HttpStatus { status, .. } = &err else {
         panic!("expected an HTTP status error, got {err:?}");
@@ -109,7 +130,7 @@ async fn unreachable_receiver_is_an_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = send(&webhook(url, None), &notification(), &crate::loopback_http()).await.unwrap_err();
+    let err = send_on_loopback(&webhook(url, None), &notification(), &secrets()).await.unwrap_err();
     assert!(matches!(err, NotifyError::Http { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("webhook POST to 127.0.0.1:"), "{message}");
@@ -119,9 +140,11 @@ async fn unreachable_receiver_is_an_error() {
 #[tokio::test]
 async fn receivers_on_internal_addresses_are_refused_by_the_default_policy() {
     let (url, _server) = http_once(200, String::new()).await;
-    let default = keelson_egress::EgressPolicy::default().client().unwrap();
+    let policy = keelson_egress::EgressPolicy::default();
+    let default = policy.client().unwrap();
     for target in [url.clone(), url.replace("127.0.0.1", "localhost"), "http://169.254.169.254/hook".to_string()] {
-        let err = send(&webhook(target.clone(), None), &notification(), &default).await.unwrap_err();
+        let err =
+            send(&webhook(target.clone(), None), &notification(), &default, &policy, &secrets()).await.unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, NotifyError::Http { .. }), "{target}: {err:?}");
         assert!(message.contains("egress.allow_cidrs"), "{target}: {message}");

@@ -56,6 +56,7 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
                 job_kinds: vec!["system.noop".into()],
                 retry: RetryPolicy::default(),
                 egress: egress.clone(),
+                secrets: Arc::new(keelson_core::secrets::StaticSecrets::default()),
             },
         )
         .unwrap(),
