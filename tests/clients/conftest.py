@@ -19,6 +19,7 @@ writes them there as JSON at the end of the session (see MLFLOW_ENDPOINTS.md).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -148,6 +149,9 @@ class KeelsonServer:
         return read_log_tail(self.log_path)
 
 
+TEST_SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
 def child_env() -> dict[str, str]:
     # The developer's own KEELSON_* settings (a database URL, a port) must not leak into the
     # server under test; it sees only defaults plus the flags the fixture passes.
@@ -157,6 +161,9 @@ def child_env() -> dict[str, str]:
     # the default egress policy refuses; an operator allows internal destinations the same way.
     # (The refusals themselves are tested in crates/keelson-server/tests/security.rs.)
     env["KEELSON_EGRESS__ALLOW_CIDRS"] = "127.0.0.0/8,::1/128"
+    # The secret store's key, as an operator of a PostgreSQL deployment sets it on every replica
+    # (SQLite servers would make a key file of their own without it). A fresh key per test run.
+    env["KEELSON_SECRETS__KEY"] = TEST_SECRET_KEY
     library = onnxruntime_library()
     if library is not None:
         # Every test server can serve deployments with `runtime: onnxruntime`.

@@ -41,10 +41,10 @@ from serving_models import (
 
 pytestmark = pytest.mark.skipif(REFERENCE_MLFLOW, reason="Keelson's own monitoring API; not MLflow's")
 
-SECRET = "monitor-hook-secret"
+SECRET = "hook-signing-value-4d1c"
 # Names in Keelson's secret store; channels name them, never the values.
 SECRET_NAME = "monitor-hook-key"
-SMTP_PASSWORD = "smtp-password"
+SMTP_PASSWORD = "mail-login-value-9e27"
 SMTP_PASSWORD_NAME = "monitor-smtp-password"
 FEATURES = ["f0", "f1", "f2", "f3", "f4"]
 SHIFTED = ["f1", "f3"]

@@ -95,9 +95,8 @@ pub fn monitor_service(
         job_kinds,
         retry: config.retry_policy(),
         egress: egress_policy(config)?,
-        // TODO(secret store): the store's lookup, once it exists; until then channels that name
-        // a secret fail to deliver with "store it with PUT /api/v1/secrets/{name}".
-        secrets: Arc::new(keelson_core::secrets::StaticSecrets::default()),
+        // Channels read the passwords and signing keys they name from the secret store.
+        secrets: Arc::new(secret_service(config, store)),
     };
     keelson_monitor::MonitorService::new(store.clone(), artifacts.clone(), settings)
         .map_err(|e| ServeError::Serving(format!("monitoring: {e}")))

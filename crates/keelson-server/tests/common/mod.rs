@@ -56,7 +56,10 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
                 job_kinds: vec!["system.noop".into()],
                 retry: RetryPolicy::default(),
                 egress: egress.clone(),
-                secrets: Arc::new(keelson_core::secrets::StaticSecrets::default()),
+                secrets: Arc::new(keelson_server::secrets::SecretService::new(
+                    store.clone(),
+                    Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
+                )),
             },
         )
         .unwrap(),
