@@ -134,10 +134,14 @@ class KeelsonServer:
     import_root: Path | None = None
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """`requests` against this server with a default timeout; `path` starts with '/'."""
+        """`requests` against this server with a default timeout; `path` starts with '/'. No
+        answer may carry a secret value a test stored (see `secret_canary`)."""
         kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
         self.sent.append((method.upper(), path.split("?", 1)[0]))
-        return self.session.request(method, self.url + path, **kwargs)
+        response = self.session.request(method, self.url + path, **kwargs)
+        leaked = [canary for canary in SECRET_CANARIES if canary in response.text]
+        assert not leaked, f"{method} {path} answered a stored secret value"
+        return response
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -150,6 +154,31 @@ class KeelsonServer:
 
 
 TEST_SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
+
+# Secret values tests stored in servers (and tokens they were given): no answer of the suite and
+# no line of any server's log may contain one. Checked per answer in `KeelsonServer.request` and
+# over every log at the end of the session.
+SECRET_CANARIES: set[str] = set()
+SERVER_LOGS: set[Path] = set()
+
+
+def secret_canary(value: str) -> str:
+    """Registers a secret value the suite must never see again; returns it."""
+    if len(value) >= 8:
+        SECRET_CANARIES.add(value)
+    return value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_server_log():
+    yield
+    found = []
+    for log in sorted(SERVER_LOGS):
+        if not log.exists():
+            continue
+        text = log.read_text(errors="replace")
+        found += [f"{log}: a stored secret value ({canary[:3]}…)" for canary in SECRET_CANARIES if canary in text]
+    assert not found, "\n".join(found)
 
 
 def child_env() -> dict[str, str]:
@@ -164,6 +193,9 @@ def child_env() -> dict[str, str]:
     # The secret store's key, as an operator of a PostgreSQL deployment sets it on every replica
     # (SQLite servers would make a key file of their own without it). A fresh key per test run.
     env["KEELSON_SECRETS__KEY"] = TEST_SECRET_KEY
+    # These servers listen on loopback and are set so explicitly, as a developer's would be;
+    # test_auth.py starts servers with authentication on.
+    env["KEELSON_AUTH__DISABLED"] = "true"
     library = onnxruntime_library()
     if library is not None:
         # Every test server can serve deployments with `runtime: onnxruntime`.
@@ -196,6 +228,7 @@ def start_server(
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "server.log"
+    SERVER_LOGS.add(log_path)
     backend_flags, cleanup = backend_args(backend)
     attempts = 3  # a free port can be taken between our probe and the server's bind
     for attempt in range(1, attempts + 1):

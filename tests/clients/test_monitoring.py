@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
-from conftest import BACKENDS, REFERENCE_MLFLOW, start_server, stop_server
+from conftest import secret_canary, BACKENDS, REFERENCE_MLFLOW, start_server, stop_server
 from data_helpers import ok, write_parquet
 from serving_models import (
     _regression_data,
@@ -126,7 +126,7 @@ def server(request, tmp_path_factory):
 def store_secret(server, name: str, value: str) -> None:
     """Stores a channel secret with `PUT /api/v1/secrets/{name}`; the answer names it and never
     carries the value."""
-    response = server.request("PUT", f"/api/v1/secrets/{name}", json={"value": value})
+    response = server.request("PUT", f"/api/v1/secrets/{name}", json={"value": secret_canary(value)})
     answer = ok(response)
     assert answer["secret"]["name"] == name, answer
     assert {"created", "updated"} <= set(answer["secret"]), answer

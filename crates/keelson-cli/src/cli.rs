@@ -47,6 +47,16 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Users in the configured metadata database (to set up the first admin without a server).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Service tokens in the configured metadata database; the token is printed once.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// The audit log in the configured metadata database: check its hash chain, export it.
     Audit {
         #[command(subcommand)]
@@ -297,6 +307,36 @@ pub enum ModelCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration with secrets masked.
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Add {
+        name: String,
+        /// Workspace role: viewer, editor or admin.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token for a principal (a user or a service) and print it.
+    Create {
+        principal: String,
+        /// Also bind this workspace role to the principal: viewer, editor or admin.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,6 @@
 //! What each subcommand does. Configuration errors exit with status 2, other failures with 1.
 
-use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DbCommand, GlobalArgs};
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DbCommand, GlobalArgs, TokenCommand, UserCommand};
 use crate::logging;
 use keelson_core::config::{Config, ConfigError, ConfigLoader};
 use keelson_server::{ServeError, ServerOptions};
@@ -27,7 +27,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Db { command: DbCommand::Migrate { database_url } }
         | Command::Audit {
             command: AuditCommand::Verify { database_url } | AuditCommand::Export { database_url, .. },
-        } => database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect(),
+        }
+        | Command::User { command: UserCommand::Add { database_url, .. } }
+        | Command::Token { command: TokenCommand::Create { database_url, .. } } => {
+            database_url.iter().map(|url| ("database.url", url.clone(), "--database-url")).collect()
+        }
         Command::Config { .. } => Vec::new(),
         Command::Model(_) | Command::Catalog(_) | Command::Endpoint(_) | Command::Lineage(_) | Command::Monitor(_) => {
             Vec::new()
@@ -45,6 +49,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Config { command: ConfigCommand::Show } => show_config(&config),
         Command::Db { command: DbCommand::Migrate { .. } } => migrate(&config).await,
         Command::Audit { command: AuditCommand::Verify { .. } } => verify_audit(&config).await,
+        Command::User { command: UserCommand::Add { name, role, .. } } => {
+            add_user(&config, &name, role.as_deref()).await
+        }
+        Command::Token { command: TokenCommand::Create { principal, role, description, expires_in_days, .. } } => {
+            create_token(&config, &principal, role.as_deref(), &description, expires_in_days).await
+        }
         Command::Audit { command: AuditCommand::Export { after, .. } } => export_audit(&config, after).await,
         Command::Server(_) => serve(config, false).await,
         Command::Quickstart(_) => serve(config, true).await,
@@ -130,6 +140,56 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         );
     }
     store.close().await;
+    Ok(())
+}
+
+fn parse_role(role: Option<&str>) -> anyhow::Result<Option<keelson_core::auth::Role>> {
+    role.map(|text| {
+        keelson_core::auth::Role::parse(text)
+            .ok_or_else(|| anyhow::anyhow!("role `{text}` is not one of viewer, editor, admin"))
+    })
+    .transpose()
+}
+
+async fn identities(config: &Config) -> anyhow::Result<(Store, keelson_server::identity::IdentityService)> {
+    let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
+    let service = keelson_server::identity::IdentityService::new(store.clone(), None);
+    Ok((store, service))
+}
+
+async fn add_user(config: &Config, name: &str, role: Option<&str>) -> anyhow::Result<()> {
+    let role = parse_role(role)?;
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (store, service) = identities(config).await?;
+    let created = service.create_user(name, password, role, "keelson-cli").await;
+    store.close().await;
+    let user = created.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("user {} created{}", user.name, user.role.map(|r| format!(" ({r})")).unwrap_or_default());
+    Ok(())
+}
+
+async fn create_token(
+    config: &Config,
+    principal: &str,
+    role: Option<&str>,
+    description: &str,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let role = parse_role(role)?;
+    let (store, service) = identities(config).await?;
+    let outcome = async {
+        if let Some(role) = role {
+            service.bind_role(keelson_server::identity::DEFAULT_WORKSPACE, principal, role, "keelson-cli").await?;
+        }
+        service.mint_token(principal, description, expires_in_days, "keelson-cli").await
+    }
+    .await;
+    store.close().await;
+    let minted = outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("token {} for {} (shown once; store it now):", minted.info.id, minted.info.principal);
+    println!("{}", minted.token);
     Ok(())
 }
 

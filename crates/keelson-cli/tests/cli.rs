@@ -217,6 +217,9 @@ fn quickstart_serves_the_embedded_default() {
     let text = lines.join("\n");
     assert!(text.contains("URL:       http://127.0.0.1:"), "{text}");
     assert!(text.contains("a system.noop job succeeded"), "{text}");
+    // Authentication is on; the first start prints an admin token, once.
+    let token = lines.iter().map(|line| line.trim()).find(|line| line.starts_with("kst_"));
+    assert!(token.is_some_and(|token| token.len() > 40), "{text}");
     assert!(dir.path().join("keelson-data/keelson.db").is_file());
     assert!(dir.path().join("keelson-data/artifacts").is_dir());
 }
@@ -256,4 +259,56 @@ async fn audit_verify_and_export_read_the_database_and_catch_an_edit() {
         output(keelson().current_dir(dir.path()).args(["audit", "verify", "--database-url", &database]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("broken at record 2"), "{err}");
+}
+
+#[tokio::test]
+async fn the_first_admin_and_tokens_can_be_made_without_a_server() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let database = format!("sqlite://{}/keelson.db", data.display());
+    let mut add = keelson()
+        .current_dir(dir.path())
+        .args(["user", "add", "root", "--role", "admin", "--database-url", &database])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"a long admin password\n").unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let (code, token, err) = output(keelson().current_dir(dir.path()).args([
+        "token",
+        "create",
+        "ci-bot",
+        "--role",
+        "editor",
+        "--expires-in-days",
+        "7",
+        "--database-url",
+        &database,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert!(token.starts_with("kst_"), "{token}");
+    assert!(!err.contains(&token), "the token goes to stdout only");
+
+    // A server on that database with authentication on: identities exist, so no bootstrap token.
+    let server = ServerProcess::start_secured(&data, &[]);
+    assert!(!server.log().contains("kst_"), "no token is printed or logged once identities exist");
+    let http = reqwest::Client::new();
+    let whoami = http.get(format!("{}/api/v1/whoami", server.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(whoami.status(), 200);
+    let whoami: Value = whoami.json().await.unwrap();
+    assert_eq!((whoami["name"].as_str(), whoami["role"].as_str()), (Some("ci-bot"), Some("editor")));
+    let root = http
+        .get(format!("{}/api/v1/users", server.url))
+        .basic_auth("root", Some("a long admin password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 200);
+    let anonymous = http.get(format!("{}/api/v1/jobs", server.url)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
 }

@@ -30,6 +30,8 @@ pub enum ResourceKind {
     Secrets,
     /// The audit log.
     Audit,
+    /// Users, tokens and role bindings.
+    Identities,
 }
 
 /// What a route requires. `Public` routes (liveness for load balancers) need no principal.
@@ -65,8 +67,9 @@ impl fmt::Display for Permission {
 pub enum Principal {
     /// No credentials were presented.
     Anonymous,
-    /// A user or service identified by a token, with the roles it was granted.
-    User { name: String, roles: Vec<String> },
+    /// A user or service identified by a token or password: the roles it was given by name (a
+    /// tokens file's `roles`, which promotion approvals count) and its role in the workspace.
+    User { name: String, roles: Vec<String>, role: Option<Role> },
 }
 
 impl Principal {
@@ -82,5 +85,81 @@ impl Principal {
             Principal::Anonymous => &[],
             Principal::User { roles, .. } => roles,
         }
+    }
+
+    /// The principal's workspace role: the one bound to it, or the highest workspace role among
+    /// its named roles (other roles, such as a promotion policy's `approver`, grant no route).
+    pub fn workspace_role(&self) -> Option<Role> {
+        let bound = match self {
+            Principal::Anonymous => None,
+            Principal::User { role, .. } => *role,
+        };
+        self.roles().iter().filter_map(|role| Role::parse(role)).chain(bound).max()
+    }
+}
+
+/// What a principal may do in a workspace: viewers read, editors also write, admins also
+/// administer (policies, secrets, users, the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn allows(self, action: Action) -> bool {
+        match action {
+            Action::Read => true,
+            Action::Write => self >= Role::Editor,
+            Action::Admin => self == Role::Admin,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_in_order_and_other_roles_grant_nothing() {
+        assert!(Role::Viewer.allows(Action::Read) && !Role::Viewer.allows(Action::Write));
+        assert!(Role::Editor.allows(Action::Write) && !Role::Editor.allows(Action::Admin));
+        assert!(Role::Admin.allows(Action::Admin));
+        let user = |roles: &[&str]| Principal::User {
+            name: "u".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            role: None,
+        };
+        assert_eq!(user(&["approver", "viewer", "editor"]).workspace_role(), Some(Role::Editor));
+        assert_eq!(user(&["approver"]).workspace_role(), None);
+        assert_eq!(Principal::Anonymous.workspace_role(), None);
+        let bound = Principal::User { name: "u".into(), roles: vec!["viewer".into()], role: Some(Role::Admin) };
+        assert_eq!(bound.workspace_role(), Some(Role::Admin));
     }
 }

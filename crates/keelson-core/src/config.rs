@@ -99,6 +99,11 @@ pub struct LogConfig {
 pub struct AuthConfig {
     /// A TOML file of `[[users]]` with `name`, `token_sha256` (hex) and `roles`.
     pub tokens_file: String,
+    /// Serve without authentication: anonymous callers act as admins. Only for a server on a
+    /// loopback address (local development, tests); refused anywhere else.
+    pub disabled: bool,
+    /// Requests per second one principal may make (a burst of twice that); 0 for no limit.
+    pub rate_limit_per_second: u32,
 }
 
 /// The model catalog's sources and schedule.
@@ -238,6 +243,11 @@ impl EgressConfig {
         }
         Ok(())
     }
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `ADDRESS/PREFIX` with a prefix no longer than the address.
@@ -583,6 +593,16 @@ impl Config {
             return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));
         }
         self.egress.validate()?;
+        if self.auth.disabled && !is_loopback_host(&self.server.host) {
+            return Err(invalid(
+                "auth.disabled",
+                format!(
+                    "authentication may be off only on a loopback address; server.host is `{}` (use 127.0.0.1 \
+                     or ::1, or create users and tokens)",
+                    self.server.host
+                ),
+            ));
+        }
         Ok(())
     }
 

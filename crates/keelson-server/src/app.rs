@@ -61,6 +61,8 @@ pub struct SharedState {
     pub data: keelson_data::DataService,
     pub monitoring: keelson_monitor::MonitorService,
     pub secrets: crate::secrets::SecretService,
+    /// Users, tokens and roles; also the request authenticator in `auth`.
+    pub identities: crate::identity::IdentityService,
     /// Where every mutating call is recorded.
     pub audit: crate::audit::AuditLog,
 }
@@ -80,6 +82,7 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::monitoring::routes(state.clone()))
         .merge(routes::secrets::routes(state.clone()))
         .merge(routes::audit::routes(state.clone()))
+        .merge(routes::identities::routes(state.clone()))
 }
 
 /// The full application: routes, fallbacks and the middleware stack.

@@ -16,8 +16,9 @@ use keelson_core::auth::{Permission, Principal};
 use std::sync::Arc;
 
 /// Identifies the caller from request headers.
+#[async_trait::async_trait]
 pub trait Authenticator: Send + Sync {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError>;
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError>;
 }
 
 /// Decides whether a principal holds a permission.
@@ -25,16 +26,8 @@ pub trait AuthPolicy: Send + Sync {
     fn authorize(&self, principal: &Principal, permission: Permission) -> Result<(), ApiError>;
 }
 
-/// No credentials exist yet: everyone is anonymous.
-pub struct AnonymousAuthenticator;
-
-impl Authenticator for AnonymousAuthenticator {
-    fn authenticate(&self, _headers: &HeaderMap) -> Result<Principal, ApiError> {
-        Ok(Principal::Anonymous)
-    }
-}
-
-/// Users identified by API tokens. Only SHA-256 digests of tokens are kept, in a TOML file:
+/// Users identified by API tokens in the operator's tokens file. Only SHA-256 digests of tokens
+/// are kept:
 ///
 /// ```toml
 /// [[users]]
@@ -43,16 +36,16 @@ impl Authenticator for AnonymousAuthenticator {
 /// roles = ["approver"]
 /// ```
 pub struct TokenAuthenticator {
-    users: Vec<TokenUser>,
+    users: Vec<(TokenUser, [u8; 32])>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokenUser {
-    name: String,
+pub(crate) struct TokenUser {
+    pub(crate) name: String,
     token_sha256: String,
     #[serde(default)]
-    roles: Vec<String>,
+    pub(crate) roles: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -66,74 +59,78 @@ impl TokenAuthenticator {
     /// Parses a tokens file; errors name the problem for the operator.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        for user in &file.users {
+        let mut users = Vec::with_capacity(file.users.len());
+        for user in file.users {
             if user.name.trim().is_empty() || user.name == "anonymous" {
                 return Err(format!("user name `{}` is not allowed", user.name));
             }
-            let digest =
-                hex::decode(&user.token_sha256).map_err(|_| format!("token_sha256 of `{}` is not hex", user.name))?;
-            if digest.len() != 32 {
-                return Err(format!("token_sha256 of `{}` must be 64 hex digits", user.name));
+            let digest: [u8; 32] = hex::decode(&user.token_sha256)
+                .map_err(|_| format!("token_sha256 of `{}` is not hex", user.name))?
+                .try_into()
+                .map_err(|_| format!("token_sha256 of `{}` must be 64 hex digits", user.name))?;
+            users.push((user, digest));
+        }
+        Ok(Self { users })
+    }
+
+    /// The user whose token this is. Every digest is compared in constant time, so the time taken
+    /// says nothing about how much of a guess matched.
+    pub(crate) fn user_for(&self, token: &str) -> Option<&TokenUser> {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for (user, expected) in &self.users {
+            if bool::from(expected.ct_eq(&digest)) {
+                found = Some(user);
             }
         }
-        Ok(Self { users: file.users })
-    }
-
-    fn user_for(&self, token: &str) -> Option<&TokenUser> {
-        use sha2::Digest;
-        let digest = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-        self.users.iter().find(|u| u.token_sha256.eq_ignore_ascii_case(&digest))
+        found
     }
 }
 
-impl Authenticator for TokenAuthenticator {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-            return Ok(Principal::Anonymous);
-        };
-        let unauthenticated =
-            || ApiError::new(ErrorCode::Unauthenticated, "the credentials in the Authorization header are not valid");
-        let value = value.to_str().map_err(|_| unauthenticated())?;
-        let (scheme, credentials) = value.split_once(' ').ok_or_else(unauthenticated)?;
-        let (claimed, token) = if scheme.eq_ignore_ascii_case("bearer") {
-            (None, credentials.trim().to_string())
-        } else if scheme.eq_ignore_ascii_case("basic") {
-            use base64::Engine;
-            let decoded =
-                base64::engine::general_purpose::STANDARD.decode(credentials.trim()).map_err(|_| unauthenticated())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
-            let (user, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
-            (Some(user.to_string()), password.to_string())
-        } else {
-            return Err(unauthenticated());
-        };
-        let user = self.user_for(&token).ok_or_else(unauthenticated)?;
-        if claimed.is_some_and(|claimed| claimed != user.name) {
-            return Err(unauthenticated());
-        }
-        Ok(Principal::User { name: user.name.clone(), roles: user.roles.clone() })
-    }
+/// Workspace roles decide: viewers read, editors write, admins administer. Anonymous callers
+/// are refused (401) unless authentication is off, which configuration allows only on loopback.
+pub struct RolePolicy {
+    pub auth_disabled: bool,
 }
 
-/// Until authentication exists, the embedded default allows everything when bound to loopback,
-/// where only local users can reach it, and refuses everything but public routes otherwise.
-pub struct LoopbackOnlyPolicy {
-    pub bound_to_loopback: bool,
-}
-
-impl AuthPolicy for LoopbackOnlyPolicy {
+impl AuthPolicy for RolePolicy {
     fn authorize(&self, principal: &Principal, permission: Permission) -> Result<(), ApiError> {
-        if permission == Permission::Public || self.bound_to_loopback {
-            return Ok(());
+        let Permission::Require(action, _) = permission else { return Ok(()) };
+        match principal {
+            Principal::Anonymous if self.auth_disabled => Ok(()),
+            Principal::Anonymous => Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                format!(
+                    "authentication required for {permission}: send a token (Authorization: Bearer …, or \
+                     MLFLOW_TRACKING_TOKEN) or a user's name and password (HTTP Basic)"
+                ),
+            )),
+            user => match user.workspace_role() {
+                Some(role) if role.allows(action) => Ok(()),
+                Some(role) => Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "permission denied: `{}` is a {role} in workspace `{}`, and {permission} needs {}",
+                        user.name(),
+                        crate::identity::DEFAULT_WORKSPACE,
+                        match action {
+                            keelson_core::auth::Action::Admin => "an admin",
+                            _ => "an editor or admin",
+                        }
+                    ),
+                )),
+                None => Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "permission denied: `{}` has no role in workspace `{}`",
+                        user.name(),
+                        crate::identity::DEFAULT_WORKSPACE
+                    ),
+                )),
+            },
         }
-        Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            format!(
-                "{} may not use {permission}: this server listens on a non-loopback address and no \
-                 authentication is configured; bind it to 127.0.0.1",
-                principal.name()
-            ),
-        ))
     }
 }
 
@@ -146,7 +143,7 @@ pub struct AuthContext {
 
 /// Middleware for every request: identifies the caller and leaves the principal for the route.
 pub async fn resolve_principal(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match state.auth.authenticator.authenticate(request.headers()) {
+    match state.auth.authenticator.authenticate(request.headers()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
@@ -266,15 +263,43 @@ mod tests {
     use super::*;
     use keelson_core::auth::ResourceKind;
 
+    fn user(roles: &[&str]) -> Principal {
+        Principal::User { name: "u".into(), roles: roles.iter().map(|r| r.to_string()).collect(), role: None }
+    }
+
     #[test]
-    fn loopback_policy_allows_locally_and_refuses_remotely() {
-        let read_jobs = Permission::read(ResourceKind::Jobs);
-        let local = LoopbackOnlyPolicy { bound_to_loopback: true };
-        assert!(local.authorize(&Principal::Anonymous, read_jobs).is_ok());
-        let remote = LoopbackOnlyPolicy { bound_to_loopback: false };
-        let denied = remote.authorize(&Principal::Anonymous, read_jobs).unwrap_err();
-        assert_eq!(denied.code, ErrorCode::PermissionDenied);
-        assert!(denied.message.contains("Read:Jobs"), "{}", denied.message);
-        assert!(remote.authorize(&Principal::Anonymous, Permission::Public).is_ok());
+    fn roles_decide_and_anonymous_needs_auth_off() {
+        let (read, write, admin) = (
+            Permission::read(ResourceKind::Jobs),
+            Permission::write(ResourceKind::Jobs),
+            Permission::admin(ResourceKind::Models),
+        );
+        let on = RolePolicy { auth_disabled: false };
+        let denied = on.authorize(&Principal::Anonymous, read).unwrap_err();
+        assert_eq!(denied.code, ErrorCode::Unauthenticated);
+        assert!(on.authorize(&Principal::Anonymous, Permission::Public).is_ok());
+        assert!(on.authorize(&user(&["viewer"]), read).is_ok());
+        assert_eq!(on.authorize(&user(&["viewer"]), write).unwrap_err().code, ErrorCode::PermissionDenied);
+        assert!(on.authorize(&user(&["editor"]), write).is_ok());
+        let refused = on.authorize(&user(&["editor", "approver"]), admin).unwrap_err();
+        assert!(refused.message.contains("an admin"), "{}", refused.message);
+        assert!(on.authorize(&user(&["admin"]), admin).is_ok());
+        assert!(on.authorize(&user(&["approver"]), read).unwrap_err().message.contains("no role"));
+        let off = RolePolicy { auth_disabled: true };
+        assert!(off.authorize(&Principal::Anonymous, admin).is_ok());
+        assert_eq!(off.authorize(&user(&["viewer"]), write).unwrap_err().code, ErrorCode::PermissionDenied);
+    }
+
+    #[test]
+    fn tokens_file_digests_are_checked() {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(b"s3cret-token"));
+        let file = TokenAuthenticator::from_toml(&format!(
+            "[[users]]\nname = \"alice\"\ntoken_sha256 = \"{digest}\"\nroles = [\"approver\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(file.user_for("s3cret-token").map(|u| u.name.as_str()), Some("alice"));
+        assert!(file.user_for("s3cret-tokeN").is_none());
+        assert!(TokenAuthenticator::from_toml("[[users]]\nname = \"a\"\ntoken_sha256 = \"ab\"\n").is_err());
     }
 }

@@ -114,7 +114,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (error_code, status) = self.code.wire();
         let body = WireError { error_code, message: &self.message };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if self.code == ErrorCode::Unauthenticated {
+            // RFC 9110 §11.6.1: a 401 names the schemes that would be accepted.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"keelson\", Bearer realm=\"keelson\""),
+            );
+        }
+        response
     }
 }
 

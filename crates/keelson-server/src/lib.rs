@@ -8,6 +8,7 @@ pub mod browser;
 mod catalog_sync;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod metrics;
 pub mod model_source;
 mod routes;

@@ -1,7 +1,7 @@
 //! Runs the whole platform in one process: API, metadata and artifact stores, in-process worker.
 
 use crate::app::{build_app, AppState};
-use crate::auth::{AnonymousAuthenticator, AuthContext, LoopbackOnlyPolicy};
+use crate::auth::{AuthContext, RolePolicy};
 use crate::metrics::HttpMetrics;
 use keelson_artifacts::ArtifactStore;
 use keelson_core::config::Config;
@@ -27,6 +27,10 @@ pub enum ServeError {
     Tokens { path: String, reason: String },
     #[error("loading endpoints: {0}")]
     Serving(String),
+    #[error("authentication may be off only on a loopback address; this server listens on {0}")]
+    AuthOffRemotely(String),
+    #[error("setting up the first admin: {0}")]
+    Bootstrap(String),
     #[error("invalid egress settings: {0}")]
     Egress(String),
 }
@@ -122,6 +126,26 @@ async fn run_monitor_scheduler(
     }
 }
 
+/// On a server that has never had users, tokens or roles, makes principal `admin` an admin and
+/// gives it one token for 24 hours, so the first person can get in and set up the rest.
+async fn bootstrap_admin(
+    store: &Store,
+    identities: &crate::identity::IdentityService,
+) -> Result<Option<String>, ServeError> {
+    let failed = |e: &dyn std::fmt::Display| ServeError::Bootstrap(e.to_string());
+    if store.identity_count().await? > 0 {
+        return Ok(None);
+    }
+    identities
+        .bind_role(crate::identity::DEFAULT_WORKSPACE, "admin", keelson_core::auth::Role::Admin, "keelson")
+        .await
+        .map_err(|e| failed(&e))?;
+    let minted =
+        identities.mint_token("admin", "made at first start", Some(1), "keelson").await.map_err(|e| failed(&e))?;
+    tracing::info!(token = %minted.info.id, "no identities existed: made principal admin and a 24 h token");
+    Ok(Some(minted.token))
+}
+
 /// Opens both stores (migrating the metadata schema).
 pub async fn open_stores(config: &Config) -> Result<(Store, ArtifactStore), ServeError> {
     let store = Store::open(&config.database_url(), &StoreOptions::from_config(&config.database)).await?;
@@ -145,20 +169,26 @@ where
         .await
         .map_err(|source| ServeError::Bind { address: address.clone(), source })?;
     let local = listener.local_addr()?;
-    let bound_to_loopback = local.ip().is_loopback();
-    if !bound_to_loopback {
-        tracing::warn!(%local, "listening on a non-loopback address without authentication: API calls will be refused");
+    // Configuration refuses auth.disabled on a non-loopback host; a name that resolved elsewhere
+    // is refused here too.
+    if config.auth.disabled && !local.ip().is_loopback() {
+        return Err(ServeError::AuthOffRemotely(local.to_string()));
     }
-    let authenticator: Arc<dyn crate::auth::Authenticator> = if config.auth.tokens_file.is_empty() {
-        Arc::new(AnonymousAuthenticator)
+    if config.auth.disabled {
+        tracing::warn!(%local, "authentication is off (auth.disabled): every local caller acts as an admin");
+    }
+    let tokens_file = if config.auth.tokens_file.is_empty() {
+        None
     } else {
         let path = config.auth.tokens_file.clone();
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ServeError::Tokens { path: path.clone(), reason: e.to_string() })?;
-        Arc::new(
-            crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?,
-        )
+        Some(crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?)
     };
+    let bootstrap_file = tokens_file.is_some();
+    let identities = crate::identity::IdentityService::new(store.clone(), tokens_file);
+    let bootstrap =
+        if config.auth.disabled || bootstrap_file { None } else { bootstrap_admin(&store, &identities).await? };
     let data = data_service(&config, &store, &artifacts)?;
     let mut job_handlers = options.job_handlers;
     keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
@@ -217,7 +247,11 @@ where
             &config.server.allowed_hosts,
             &config.server.allowed_origins,
         )),
-        auth: AuthContext { authenticator, policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }) },
+        auth: AuthContext {
+            authenticator: Arc::new(identities.clone()),
+            policy: Arc::new(RolePolicy { auth_disabled: config.auth.disabled }),
+        },
+        identities,
         max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
     });
     let catalog_schedule = (config.catalog.sync_interval_seconds > 0 && !config.catalog.sources.is_empty())
@@ -249,6 +283,15 @@ where
 
     tracing::info!(%local, database = store.display_url(), "keelson server listening");
     on_listening(local);
+    if let Some(token) = bootstrap {
+        // On stdout for the person who started the server, like Jupyter's login token; never in
+        // the log.
+        println!("  No users exist yet. An admin token was made for this start (shown once, valid 24 h):");
+        println!("    {token}");
+        println!(
+            "  Use it as MLFLOW_TRACKING_TOKEN or `Authorization: Bearer …`; create users with POST /api/v1/users."
+        );
+    }
 
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let mut graceful_rx = stop_rx.clone();

@@ -114,17 +114,18 @@ async fn job_lifecycle_over_http() {
 }
 
 #[tokio::test]
-async fn non_loopback_binding_refuses_all_but_public_routes() {
+async fn with_auth_on_anonymous_callers_reach_only_public_routes() {
     let app = app_with(false, 1 << 20).await;
     let (status, _, _) = call(&app, Method::GET, "/health/live", None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body, _) = call(&app, Method::GET, "/api/v1/jobs", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "PERMISSION_DENIED");
+    let (status, body, headers) = call(&app, Method::GET, "/api/v1/jobs", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "UNAUTHENTICATED");
+    assert!(headers["www-authenticate"].to_str().unwrap().contains("Basic"));
     let (status, _, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop"}))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = call(&app, Method::GET, "/metrics", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

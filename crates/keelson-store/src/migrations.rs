@@ -72,10 +72,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_security.sql"),
         postgres: include_str!("../migrations/postgres/0010_security.sql"),
     },
+    Migration {
+        version: 11,
+        name: "identities",
+        sqlite: include_str!("../migrations/sqlite/0011_identities.sql"),
+        postgres: include_str!("../migrations/postgres/0011_identities.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 10;
+pub const LATEST_SCHEMA_VERSION: i64 = 11;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -29,6 +29,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `keelson server` on a free port and waits until it prints where it listens.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with(data_dir, extra_args, true)
+    }
+
+    /// [`ServerProcess::start`] with authentication on.
+    pub fn start_secured(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with(data_dir, extra_args, false)
+    }
+
+    fn start_with(data_dir: &Path, extra_args: &[&str], auth_disabled: bool) -> Self {
         let log_path = data_dir.join(format!("server-{}.log", uuid_like()));
         std::fs::create_dir_all(data_dir).unwrap();
         let log = std::fs::File::create(&log_path).unwrap();
@@ -37,6 +46,8 @@ impl ServerProcess {
             .args(["server", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
+            // A developer's local server: loopback, authentication off by explicit setting.
+            .env("KEELSON_AUTH__DISABLED", auth_disabled.to_string())
             .stdout(Stdio::piped())
             .stderr(log);
         let mut child = command.spawn().unwrap();

@@ -3,6 +3,7 @@ pub mod catalog;
 pub mod datasets;
 pub mod endpoints;
 pub mod health;
+pub mod identities;
 pub mod inference;
 pub mod jobs;
 pub mod lineage;

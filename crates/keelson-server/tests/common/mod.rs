@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use keelson_artifacts::ArtifactStore;
 use keelson_core::jobs::RetryPolicy;
-use keelson_server::auth::{AnonymousAuthenticator, AuthContext, LoopbackOnlyPolicy, RouteSpec};
+use keelson_server::auth::{AuthContext, RolePolicy, RouteSpec};
 use keelson_server::metrics::HttpMetrics;
 use keelson_server::{build_app, AppState};
 use keelson_store::worker::HandlerRegistry;
@@ -19,13 +19,26 @@ use tower::ServiceExt;
 
 pub struct TestApp {
     pub router: Router,
+    /// Users, tokens and roles of the app, for tests that set up principals.
+    pub identities: keelson_server::identity::IdentityService,
     pub routes: Vec<RouteSpec>,
     /// The app's metadata store, for tests that check what a call wrote.
     pub store: Store,
     _dir: tempfile::TempDir,
 }
 
-pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp {
+/// An app on a temp dir; with `auth_disabled` anonymous callers act as admins (a loopback
+/// server configured so), without it every route but the probes needs a principal with a role.
+pub async fn app_with(auth_disabled: bool, max_body_bytes: usize) -> TestApp {
+    app_configured(auth_disabled, max_body_bytes, None).await
+}
+
+/// [`app_with`] with an operator's tokens file.
+pub async fn app_configured(
+    auth_disabled: bool,
+    max_body_bytes: usize,
+    tokens_file: Option<keelson_server::auth::TokenAuthenticator>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
@@ -34,6 +47,7 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
         registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
         artifacts: artifacts.clone(),
     };
+    let identities = keelson_server::identity::IdentityService::new(store.clone(), tokens_file);
     // The default policy: loopback and private destinations are refused, as on a real server.
     let egress = keelson_egress::EgressPolicy::default();
     let state = AppState::new(keelson_server::app::SharedState {
@@ -80,14 +94,41 @@ pub async fn app_with(bound_to_loopback: bool, max_body_bytes: usize) -> TestApp
         metrics: Arc::new(HttpMetrics::default()),
         browser: Default::default(),
         auth: AuthContext {
-            authenticator: Arc::new(AnonymousAuthenticator),
-            policy: Arc::new(LoopbackOnlyPolicy { bound_to_loopback }),
+            authenticator: Arc::new(identities.clone()),
+            policy: Arc::new(RolePolicy { auth_disabled }),
         },
+        identities,
         max_body_bytes,
     });
     let store = state.store.clone();
+    let identities = state.identities.clone();
     let (router, routes) = build_app(state);
-    TestApp { router, routes, store, _dir: dir }
+    TestApp { router, identities, routes, store, _dir: dir }
+}
+
+/// [`call`] with `Authorization: <authorization>` (e.g. `Bearer kst_…`).
+pub async fn call_as(
+    app: &TestApp,
+    authorization: &str,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let mut request = Request::builder().method(method).uri(uri).header("authorization", authorization);
+    let body = match body {
+        Some(value) => {
+            request = request.header("content-type", "application/json");
+            Body::from(serde_json::to_vec(&value).unwrap())
+        }
+        None => Body::empty(),
+    };
+    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value, headers)
 }
 
 pub async fn call(
