@@ -63,6 +63,9 @@ pub struct SharedState {
     pub secrets: crate::secrets::SecretService,
     /// Users, tokens and roles; also the request authenticator in `auth`.
     pub identities: crate::identity::IdentityService,
+    /// Requests per second per principal; `None` for no limit.
+    pub rate_limiter: Option<crate::rate_limit::PrincipalLimiter>,
+    pub rate_limit_per_second: u32,
     /// Where every mutating call is recorded.
     pub audit: crate::audit::AuditLog,
 }
@@ -102,6 +105,7 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record))
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
         .with_state(state.clone());
     let router = router

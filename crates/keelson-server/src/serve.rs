@@ -224,6 +224,8 @@ where
     let state = AppState::new(crate::app::SharedState {
         secrets,
         audit: crate::audit::AuditLog::start(store.clone()),
+        rate_limiter: crate::rate_limit::PrincipalLimiter::new(config.auth.rate_limit_per_second),
+        rate_limit_per_second: config.auth.rate_limit_per_second,
         serving,
         data,
         monitoring: monitoring.clone(),

@@ -233,3 +233,22 @@ async fn every_route_against_every_kind_of_caller() {
         assert!(app.routes.iter().any(|r| matches!(r.permission, Permission::Require(a, _) if a == action)));
     }
 }
+
+#[tokio::test]
+async fn each_principal_is_held_to_its_rate_with_retry_after() {
+    let app = common::app_limited(false, 1 << 20, None, 3).await;
+    let busy = bearer(&token_for(&app, "busy", Some(Role::Viewer)).await);
+    let calm = bearer(&token_for(&app, "calm", Some(Role::Viewer)).await);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(call_as(&app, &busy, Method::GET, "/api/v1/whoami", None).await.0);
+    }
+    let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(limited >= 5, "{statuses:?}");
+    let (status, body, headers) = call_as(&app, &busy, Method::GET, "/api/v1/whoami", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error_code"], "REQUEST_LIMIT_EXCEEDED");
+    assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(call_as(&app, &calm, Method::GET, "/api/v1/whoami", None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, Method::GET, "/health/live", None).await.0, StatusCode::OK, "probes are never limited");
+}

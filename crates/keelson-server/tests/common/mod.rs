@@ -39,6 +39,16 @@ pub async fn app_configured(
     max_body_bytes: usize,
     tokens_file: Option<keelson_server::auth::TokenAuthenticator>,
 ) -> TestApp {
+    app_limited(auth_disabled, max_body_bytes, tokens_file, 0).await
+}
+
+/// [`app_configured`] with `auth.rate_limit_per_second`.
+pub async fn app_limited(
+    auth_disabled: bool,
+    max_body_bytes: usize,
+    tokens_file: Option<keelson_server::auth::TokenAuthenticator>,
+    rate_limit_per_second: u32,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
@@ -78,6 +88,8 @@ pub async fn app_configured(
         )
         .unwrap(),
         audit: keelson_server::audit::AuditLog::start(store.clone()),
+        rate_limiter: keelson_server::rate_limit::PrincipalLimiter::new(rate_limit_per_second),
+        rate_limit_per_second,
         secrets: keelson_server::secrets::SecretService::new(
             store.clone(),
             Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
