@@ -234,9 +234,10 @@ async fn export_audit(config: &Config, after: Option<i64>) -> anyhow::Result<()>
 async fn serve(config: Config, quickstart: bool) -> anyhow::Result<()> {
     let banner_config = config.redacted();
     let self_check_config = config.clone();
+    let scheme = if config.server.tls_cert_file.is_empty() { "http" } else { "https" };
     let options = ServerOptions { config, job_handlers: HandlerRegistry::with_builtins() };
     let result = keelson_server::serve(options, shutdown_signal(), move |address| {
-        let url = format!("http://{address}");
+        let url = format!("{scheme}://{address}");
         if quickstart {
             println!("Keelson is running on the embedded default.");
             println!("  URL:       {url}");

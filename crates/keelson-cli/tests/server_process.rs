@@ -198,3 +198,58 @@ async fn json_logs_carry_request_ids() {
     }
     assert!(found, "no JSON log line with the request id:\n{}", server.log());
 }
+
+/// PEM text of DER bytes.
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|chunk| std::str::from_utf8(chunk).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+#[tokio::test]
+async fn https_serves_with_the_configured_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keelson-monitor/testdata/smtp-tls");
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, pem("CERTIFICATE", &std::fs::read(testdata.join("localhost.der")).unwrap())).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", &std::fs::read(testdata.join("localhost.key.der")).unwrap())).unwrap();
+    let config = dir.path().join("keelson.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", cert.display(), key.display()),
+    )
+    .unwrap();
+    let server = ServerProcess::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let address = server.addr();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(std::fs::read(testdata.join("ca.der")).unwrap())).unwrap();
+    let client =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Plain HTTP on the TLS port gets no answer, and the server keeps serving.
+    let mut plain = tokio::net::TcpStream::connect(&address).await.unwrap();
+    plain.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buffer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), plain.read_to_end(&mut buffer)).await;
+    assert!(!String::from_utf8_lossy(&buffer).contains("200 OK"));
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    assert!(connector.connect(name, tcp).await.is_ok(), "still serving after a bad client");
+}

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// Other origins (`https://ui.corp.example`) whose pages may send state-changing requests;
     /// by default only the server's own origin may.
     pub allowed_origins: Vec<String>,
+    /// HTTPS: a PEM certificate chain and its PEM private key; both or neither.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +306,8 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 30,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -593,6 +598,19 @@ impl Config {
             return Err(invalid("log.format", format!("`{}` is not one of auto, human, json", self.log.format)));
         }
         self.egress.validate()?;
+        if self.server.tls_cert_file.is_empty() != self.server.tls_key_file.is_empty() {
+            return Err(invalid(
+                "server.tls_key_file",
+                "set both server.tls_cert_file and server.tls_key_file, or neither",
+            ));
+        }
+        for (key, path) in
+            [("server.tls_cert_file", &self.server.tls_cert_file), ("server.tls_key_file", &self.server.tls_key_file)]
+        {
+            if !path.is_empty() && !std::path::Path::new(path).is_file() {
+                return Err(invalid(key, format!("`{path}` is not a file")));
+            }
+        }
         if self.auth.disabled && !is_loopback_host(&self.server.host) {
             return Err(invalid(
                 "auth.disabled",

@@ -15,6 +15,7 @@ pub mod rate_limit;
 mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod tls;
 
 pub use app::{build_app, AppState};
 pub use error::ApiError;

@@ -3,13 +3,13 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
+use crate::tls::PeerAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keelson_core::auth::Principal;
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 
 /// A GCRA limiter keyed by principal (`governor`: lock-free, no timer task).
@@ -48,7 +48,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let key = match request.extensions().get::<Principal>() {
         Some(Principal::User { name, .. }) => format!("user:{name}"),
         _ => {
-            let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+            let address = request.extensions().get::<ConnectInfo<PeerAddr>>().map(|info| info.0 .0.ip().to_string());
             format!("anonymous:{}", address.unwrap_or_default())
         }
     };

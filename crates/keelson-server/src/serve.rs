@@ -7,7 +7,7 @@ use keelson_artifacts::ArtifactStore;
 use keelson_core::config::Config;
 use keelson_store::worker::{default_worker_id, HandlerRegistry, Worker, WorkerOptions};
 use keelson_store::{Store, StoreOptions};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub enum ServeError {
     Tokens { path: String, reason: String },
     #[error("loading endpoints: {0}")]
     Serving(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("authentication may be off only on a loopback address; this server listens on {0}")]
     AuthOffRemotely(String),
     #[error("setting up the first admin: {0}")]
@@ -169,6 +171,13 @@ where
         .await
         .map_err(|source| ServeError::Bind { address: address.clone(), source })?;
     let local = listener.local_addr()?;
+    let tls = if config.server.tls_cert_file.is_empty() {
+        None
+    } else {
+        let cert = std::path::Path::new(&config.server.tls_cert_file);
+        let key = std::path::Path::new(&config.server.tls_key_file);
+        Some(crate::tls::server_config(cert, key).map_err(ServeError::Tls)?)
+    };
     // Configuration refuses auth.disabled on a non-loopback host; a name that resolved elsewhere
     // is refused here too.
     if config.auth.disabled && !local.ip().is_loopback() {
@@ -297,11 +306,18 @@ where
 
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
-        async move {
-            let _ = graceful_rx.wait_for(|stop| *stop).await;
-        },
-    );
+    let graceful = async move {
+        let _ = graceful_rx.wait_for(|stop| *stop).await;
+    };
+    let make_service = app.into_make_service_with_connect_info::<crate::tls::PeerAddr>();
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(config) => Box::pin(
+            axum::serve(crate::tls::TlsListener::new(listener, config)?, make_service)
+                .with_graceful_shutdown(graceful)
+                .into_future(),
+        ),
+        None => Box::pin(axum::serve(listener, make_service).with_graceful_shutdown(graceful).into_future()),
+    };
     let mut deadline_rx = stop_rx.clone();
     tokio::select! {
         result = server => result?,

@@ -99,7 +99,7 @@ impl ServerProcess {
     }
 
     pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
+        self.url.trim_start_matches("http://").trim_start_matches("https://").to_string()
     }
 }
 
