@@ -54,7 +54,8 @@ keelson_venv_build() {
 }
 
 # Entry point: builds the venvs if needed and exports KEELSON_VENV (the client tests' venv) and
-# KEELSON_KSERVE_VENV (the KServe client's, which cannot share the first one's pins).
+# KEELSON_KSERVE_VENV (the KServe client's, which cannot share the first one's pins) and
+# KEELSON_SCHEMATHESIS_VENV (the API fuzzer's, likewise).
 keelson_venv_setup() {
     local requirements kserve_requirements kserve_hash
     requirements="$(keelson_venv_requirements)"
@@ -68,4 +69,11 @@ keelson_venv_setup() {
     kserve_hash="$(sha256sum "$kserve_requirements" | cut -c1-16)"
     export KEELSON_KSERVE_VENV="${KEELSON_VENV_DIR:-$HOME/.cache/keelson-venv}/kserve-$kserve_hash"
     keelson_venv_build "$kserve_requirements" "$KEELSON_KSERVE_VENV"
+
+    local fuzz_requirements fuzz_hash
+    fuzz_requirements="$KEELSON_ROOT/tests/clients/schemathesis/requirements.txt"
+    [[ -f "$fuzz_requirements" ]] || keelson_die "missing $fuzz_requirements"
+    fuzz_hash="$(sha256sum "$fuzz_requirements" | cut -c1-16)"
+    export KEELSON_SCHEMATHESIS_VENV="${KEELSON_VENV_DIR:-$HOME/.cache/keelson-venv}/schemathesis-$fuzz_hash"
+    keelson_venv_build "$fuzz_requirements" "$KEELSON_SCHEMATHESIS_VENV"
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
 use axum::Router;
 use keelson_artifacts::ArtifactStore;
+use keelson_core::auth::{Permission, ResourceKind};
 use keelson_core::jobs::RetryPolicy;
 use keelson_store::worker::HandlerRegistry;
 use keelson_store::Store;
@@ -90,7 +91,18 @@ pub fn api_routes(state: &AppState) -> Routes {
 
 /// The full application: routes, fallbacks and the middleware stack.
 pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
-    let (limited, streaming, specs) = api_routes(&state).into_parts();
+    let routes = api_routes(&state);
+    // The document lists every route, itself included.
+    let own = "/api/v1/openapi.json";
+    let permission = Permission::read(ResourceKind::System);
+    let mut listed = routes.specs().to_vec();
+    listed.push(RouteSpec { method: axum::http::Method::GET, path: own.to_string(), permission });
+    let document = Arc::new(crate::openapi::document(&listed));
+    let routes = routes.get(own, permission, move || {
+        let document = document.clone();
+        async move { axum::Json((*document).clone()) }
+    });
+    let (limited, streaming, specs) = routes.into_parts();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let router = limited
         .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, refuse_declared_oversize))

@@ -248,6 +248,11 @@ impl Routes {
         self
     }
 
+    /// The routes declared so far.
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }

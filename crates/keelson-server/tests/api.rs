@@ -148,3 +148,19 @@ async fn metrics_count_by_route_template() {
     assert!(!text.contains("scanner"), "raw paths must not become labels");
     assert!(text.contains("keelson_jobs{status=\"queued\"} 0"), "{text}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_with_its_permission() {
+    let app = app_with(true, 1 << 20).await;
+    let (status, document, _) = call(&app, Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    for route in &app.routes {
+        let template = route.path.replace("{*", "{");
+        let operation = &document["paths"][&template][route.method.as_str().to_ascii_lowercase()];
+        assert_eq!(operation["x-keelson-permission"], route.permission.to_string(), "{} {}", route.method, route.path);
+    }
+    let listed: usize =
+        document["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+    assert_eq!(listed, app.routes.len(), "no operation the route table lacks");
+}

@@ -209,9 +209,13 @@ async fn mpu_create(
 
 async fn mpu_upload_part(
     State(state): State<AppState>,
-    Path((upload_id, part_number)): Path<(String, i64)>,
+    Path((upload_id, part_number)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // Parsed here so a bad number gets the error shape, not the extractor's plain text.
+    let part_number: i64 = part_number
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("part_number `{}` is not an integer", part_number.escape_debug())))?;
     if !(1..=MAX_PARTS).contains(&part_number) {
         return Err(ApiError::invalid(format!("part_number {part_number} is out of range")));
     }
