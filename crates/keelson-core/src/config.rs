@@ -94,10 +94,9 @@ pub struct LogConfig {
     pub level: String,
 }
 
-/// Who may call the API. With no tokens file every caller is anonymous (and the server only
-/// serves loopback); with one, `Authorization: Bearer <token>` (or HTTP Basic with the token as
-/// password, as the `mlflow` client sends it) identifies a user and the roles granted to them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Who may call the API: service tokens and users in the metadata store, an operator's tokens
+/// file, OIDC bearer tokens; authentication may be off only on loopback (`disabled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// A TOML file of `[[users]]` with `name`, `token_sha256` (hex) and `roles`.
@@ -107,6 +106,33 @@ pub struct AuthConfig {
     pub disabled: bool,
     /// Requests per second one principal may make (a burst of twice that); 0 for no limit.
     pub rate_limit_per_second: u32,
+    /// OIDC bearer tokens: the issuer (`iss`) tokens must name; empty turns OIDC off.
+    pub oidc_issuer: String,
+    /// The audience (`aud`) tokens must be for, e.g. Keelson's client id at the provider.
+    pub oidc_audience: String,
+    /// The issuer's keys: a JWKS file, or its `jwks_uri` (fetched by the server, trusted as
+    /// configuration).
+    pub oidc_jwks: String,
+    /// The claim that names the principal.
+    pub oidc_principal_claim: String,
+    /// The claim listing the principal's roles (`viewer`/`editor`/`admin` grant workspace roles;
+    /// others count for promotion approvals).
+    pub oidc_roles_claim: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            tokens_file: String::new(),
+            disabled: false,
+            rate_limit_per_second: 0,
+            oidc_issuer: String::new(),
+            oidc_audience: String::new(),
+            oidc_jwks: String::new(),
+            oidc_principal_claim: "sub".to_string(),
+            oidc_roles_claim: "roles".to_string(),
+        }
+    }
 }
 
 /// The model catalog's sources and schedule.
@@ -610,6 +636,12 @@ impl Config {
             if !path.is_empty() && !std::path::Path::new(path).is_file() {
                 return Err(invalid(key, format!("`{path}` is not a file")));
             }
+        }
+        if !self.auth.oidc_issuer.is_empty() && (self.auth.oidc_audience.is_empty() || self.auth.oidc_jwks.is_empty()) {
+            return Err(invalid(
+                "auth.oidc_audience",
+                "with auth.oidc_issuer set, auth.oidc_audience and auth.oidc_jwks are needed",
+            ));
         }
         if self.auth.disabled && !is_loopback_host(&self.server.host) {
             return Err(invalid(

@@ -81,6 +81,7 @@ struct Cached {
 pub struct IdentityService {
     store: Store,
     tokens_file: Option<Arc<TokenAuthenticator>>,
+    oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     cache: Arc<Mutex<HashMap<[u8; 32], Cached>>>,
     last_use: Arc<Mutex<HashMap<String, i64>>>,
 }
@@ -133,9 +134,16 @@ impl IdentityService {
         IdentityService {
             store,
             tokens_file: tokens_file.map(Arc::new),
+            oidc: None,
             cache: Arc::new(Mutex::new(HashMap::new())),
             last_use: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Accepts OIDC bearer tokens checked by `verifier` too.
+    pub fn with_oidc(mut self, verifier: crate::oidc::OidcVerifier) -> IdentityService {
+        self.oidc = Some(Arc::new(verifier));
+        self
     }
 
     fn forget_all(&self) {
@@ -319,6 +327,17 @@ impl IdentityService {
             let principal = self.principal(&stored.principal, Vec::new(), None).await?;
             self.remember(key, &principal, Some(stored.id.clone()));
             self.note_use(&stored.id);
+            return Ok(principal);
+        }
+        if let Some(oidc) = self.oidc.as_ref().filter(|_| crate::oidc::OidcVerifier::looks_like_jwt(token)) {
+            let identity = oidc.verify(token).await.map_err(|reason| {
+                ApiError::new(ErrorCode::Unauthenticated, format!("the OIDC token was refused: {reason}"))
+            })?;
+            let principal = self.principal(&identity.principal, identity.roles, None).await?;
+            // Trusted no longer than the token itself is valid.
+            if identity.expires * 1000 > self.store.now() + CACHE_TTL.as_millis() as i64 {
+                self.remember(key, &principal, None);
+            }
             return Ok(principal);
         }
         let file = self.tokens_file.as_ref().ok_or_else(unauthenticated)?;

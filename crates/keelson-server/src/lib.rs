@@ -11,6 +11,7 @@ pub mod extract;
 pub mod identity;
 pub mod metrics;
 pub mod model_source;
+pub mod oidc;
 pub mod openapi;
 pub mod rate_limit;
 mod routes;

@@ -27,6 +27,8 @@ pub enum ServeError {
     Tokens { path: String, reason: String },
     #[error("loading endpoints: {0}")]
     Serving(String),
+    #[error("OIDC: {0}")]
+    Oidc(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("authentication may be off only on a loopback address; this server listens on {0}")]
@@ -195,7 +197,13 @@ where
         Some(crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?)
     };
     let bootstrap_file = tokens_file.is_some();
-    let identities = crate::identity::IdentityService::new(store.clone(), tokens_file);
+    let mut identities = crate::identity::IdentityService::new(store.clone(), tokens_file);
+    if let Some(verifier) = crate::oidc::OidcVerifier::from_config(&config.auth, &egress_policy(&config)?)
+        .await
+        .map_err(ServeError::Oidc)?
+    {
+        identities = identities.with_oidc(verifier);
+    }
     let bootstrap =
         if config.auth.disabled || bootstrap_file { None } else { bootstrap_admin(&store, &identities).await? };
     let data = data_service(&config, &store, &artifacts)?;
