@@ -205,6 +205,7 @@ async fn every_route_against_every_kind_of_caller() {
         ("admin", Some(token_for(&app, "ada", Some(Role::Admin)).await)),
     ];
     let mut checked = 0;
+    let mut mutating_calls = 0;
     for route in app.routes.clone() {
         let uri = concrete(&route.path);
         let body = (route.method != Method::GET).then(|| json!({}));
@@ -225,8 +226,19 @@ async fn every_route_against_every_kind_of_caller() {
                 assert_eq!(status, expected, "{who} {} {}", route.method, route.path);
             }
             checked += 1;
+            if !matches!(route.method, Method::GET | Method::HEAD) {
+                mutating_calls += 1;
+            }
         }
     }
+    // Every mutating call, allowed or refused, is exactly one audit record.
+    let records = app
+        .store
+        .audit_records(&keelson_store::audit::AuditQuery { limit: 100_000, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), mutating_calls, "one audit record per mutating call");
+    assert_eq!(app.store.verify_audit_chain().await.unwrap().broken_at, None);
     assert!(checked >= 5 * 100, "{checked} checks");
     // Each action is represented, so the matrix covers all three role boundaries.
     for action in [Action::Read, Action::Write, Action::Admin] {
