@@ -126,21 +126,7 @@ pub async fn call_as(
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let mut request = Request::builder().method(method).uri(uri).header("authorization", authorization);
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(serde_json::to_vec(&value).unwrap())
-        }
-        None => Body::empty(),
-    };
-    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    let value =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value, headers)
+    send_json(app, Some(authorization), method, uri, body).await
 }
 
 pub async fn call(
@@ -149,7 +135,22 @@ pub async fn call(
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value, axum::http::HeaderMap) {
+    send_json(app, None, method, uri, body).await
+}
+
+/// One request with an optional JSON body and `Authorization`; answers status, the body as JSON
+/// (or as a JSON string when it is not JSON) and headers.
+async fn send_json(
+    app: &TestApp,
+    authorization: Option<&str>,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
     let body = match body {
         Some(value) => {
             request = request.header("content-type", "application/json");
