@@ -861,12 +861,14 @@ mod tests {
         config.artifacts.url = "s3://bucket/prefix".into();
         config.artifacts.options.insert("aws_secret_access_key".into(), "abc".into());
         config.artifacts.options.insert("aws_region".into(), "eu".into());
+        config.secrets.key = "c2VjcmV0LWtleS1tYXRlcmlhbC1mb3ItdGVzdHMtMzI=".into();
         let shown = config.redacted();
+        assert_eq!(shown.secrets.key, "***");
         assert_eq!(shown.database.url, "postgres://keelson:***@db:5432/k?sslmode=require");
         assert_eq!(shown.artifacts.options["aws_secret_access_key"], "***");
         assert_eq!(shown.artifacts.options["aws_region"], "eu");
         let text = toml::to_string(&shown).unwrap();
-        assert!(!text.contains("hunter2") && !text.contains("\"abc\""), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("\"abc\"") && !text.contains("c2VjcmV0"), "{text}");
         assert_eq!(mask_url_password("https://h/x?sas_token=s3cr3t&a=b"), "https://h/x?sas_token=***&a=b");
     }
 }
