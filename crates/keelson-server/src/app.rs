@@ -118,6 +118,7 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit::limit))
+        .layer(axum::middleware::from_fn(crate::workspace::resolve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
         .with_state(state.clone());
     let router = router

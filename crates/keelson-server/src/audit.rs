@@ -6,6 +6,7 @@
 //! (group commit): concurrent writes share a commit instead of each paying for its own.
 
 use crate::app::AppState;
+use crate::identity::DEFAULT_WORKSPACE;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -23,8 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 256;
 /// Answers larger than this are not read into memory for their digest.
 const MAX_DIGESTED_ANSWER: u64 = 1 << 20;
-/// Until workspaces exist, every resource is in this one.
-pub const DEFAULT_WORKSPACE: &str = "default";
 
 type Pending = (AuditEvent, oneshot::Sender<Result<(), String>>);
 
@@ -71,6 +70,10 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     };
     let principal = request.extensions().get::<Principal>().map_or("anonymous", Principal::name).to_string();
+    let workspace = request
+        .extensions()
+        .get::<crate::workspace::Workspace>()
+        .map_or(DEFAULT_WORKSPACE.to_string(), |workspace| workspace.0.clone());
     let request_id = request
         .headers()
         .get(crate::app::REQUEST_ID_HEADER)
@@ -114,7 +117,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     let request_digest = hex::encode(request_hasher.lock().unwrap_or_else(|p| p.into_inner()).clone().finalize());
     let event = AuditEvent {
         principal,
-        workspace: DEFAULT_WORKSPACE.to_string(),
+        workspace,
         action: format!("{method} {route}"),
         resource,
         status: i64::from(parts.status.as_u16()),

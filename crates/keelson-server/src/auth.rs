@@ -162,6 +162,9 @@ async fn authorize(
         .get::<Principal>()
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "no principal was resolved for this request"))?;
     state.auth.policy.authorize(principal, permission)?;
+    if permission != Permission::Public {
+        crate::workspace::check(request.extensions().get::<crate::workspace::Workspace>())?;
+    }
     Ok(next.run(request).await)
 }
 

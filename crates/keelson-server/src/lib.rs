@@ -18,6 +18,7 @@ mod routes;
 pub mod secrets;
 pub mod serve;
 pub mod tls;
+pub mod workspace;
 
 pub use app::{build_app, AppState};
 pub use error::ApiError;

@@ -264,3 +264,52 @@ async fn each_principal_is_held_to_its_rate_with_retry_after() {
     assert_eq!(call_as(&app, &calm, Method::GET, "/api/v1/whoami", None).await.0, StatusCode::OK);
     assert_eq!(call(&app, Method::GET, "/health/live", None).await.0, StatusCode::OK, "probes are never limited");
 }
+
+#[tokio::test]
+async fn the_workspace_header_names_default_or_nothing_that_exists() {
+    let app = app_with(true, 1 << 20).await;
+    let request = |header: &'static str, value: &str| {
+        axum::http::Request::builder()
+            .method(Method::GET)
+            .uri("/api/2.0/mlflow/experiments/search?max_results=1")
+            .header(header, value)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for (header, value, expected) in [
+        ("x-mlflow-workspace", "default", StatusCode::OK),
+        ("x-keelson-workspace", "default", StatusCode::OK),
+        ("x-mlflow-workspace", "team-b", StatusCode::NOT_FOUND),
+        ("x-keelson-workspace", "team-b", StatusCode::NOT_FOUND),
+    ] {
+        let (status, body, _) = common::send(&app, request(header, value)).await;
+        assert_eq!(status, expected, "{header}: {value}: {body}");
+        if expected == StatusCode::NOT_FOUND {
+            assert!(body.contains("RESOURCE_DOES_NOT_EXIST") && body.contains("team-b"), "{body}");
+        }
+    }
+    // A write in the default workspace is audited under it.
+    let (status, _, _) = call(&app, Method::POST, "/api/v1/jobs", Some(json!({"kind": "system.noop"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let records =
+        app.store.audit_records(&keelson_store::audit::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(records.last().unwrap().event.workspace, "default");
+}
+
+#[tokio::test]
+async fn a_write_to_a_workspace_that_does_not_exist_is_refused_and_audited() {
+    let app = app_with(true, 1 << 20).await;
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/jobs")
+        .header("x-mlflow-workspace", "team-b")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"kind": "system.noop"}"#))
+        .unwrap();
+    let (status, _, _) = common::send(&app, request).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let records =
+        app.store.audit_records(&keelson_store::audit::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].event.workspace.as_str(), records[0].event.status), ("team-b", 404));
+}
