@@ -48,23 +48,23 @@ def start(binary: Path, work: Path, auth_disabled: bool) -> tuple[subprocess.Pop
     raise SystemExit("keelson did not start")
 
 
-def measure(proc: subprocess.Popen, url: str, session: requests.Session, run_id: str, count: int) -> dict[str, float]:
-    results = {}
+def senders(url: str, session: requests.Session, run_id: str):
     body = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}]}
-    for name, send in [
-        ("log-batch", lambda i: session.post(f"{url}/api/2.0/mlflow/runs/log-batch",
-                                             json={**body, "metrics": [{**body["metrics"][0], "step": i}]})),
-        ("get", lambda i: session.get(f"{url}/api/2.0/mlflow/runs/get", params={"run_id": run_id})),
-    ]:
-        for i in range(200):  # warm caches (and the credential cache) first
-            send(i).raise_for_status()
-        before = cpu_seconds(proc.pid)
-        for i in range(count):
-            answer = send(i)
-            if answer.status_code != 200:
-                raise SystemExit(f"{name}: HTTP {answer.status_code}: {answer.text[:300]}")
-        results[name] = (cpu_seconds(proc.pid) - before) / count * 1e6
-    return results
+    return {
+        "log-batch": lambda i: session.post(f"{url}/api/2.0/mlflow/runs/log-batch",
+                                            json={**body, "metrics": [{**body["metrics"][0], "step": i}]}),
+        "get": lambda i: session.get(f"{url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}),
+    }
+
+
+def burst(proc: subprocess.Popen, send, start: int, count: int) -> float:
+    """Server CPU seconds for `count` requests."""
+    before = cpu_seconds(proc.pid)
+    for i in range(start, start + count):
+        answer = send(i)
+        if answer.status_code != 200:
+            raise SystemExit(f"HTTP {answer.status_code}: {answer.text[:300]}")
+    return cpu_seconds(proc.pid) - before
 
 
 def main() -> None:
@@ -80,28 +80,42 @@ def main() -> None:
         add = subprocess.run([str(binary), "user", "add", "benchuser", "--role", "admin", "--database-url", database],
                              input=PASSWORD + "\n", capture_output=True, text=True)
         assert add.returncode == 0, add.stderr
-        rows = []
-        run_id = None
-        for label, disabled, auth in [("auth off (anonymous)", True, None),
-                                      ("token (Bearer)", False, ("bearer", token)),
-                                      ("password (Basic, cached)", False, ("basic", PASSWORD))]:
-            proc, url = start(binary, work, disabled)
-            try:
+        modes = [("auth off (anonymous)", True, None), ("token (Bearer)", False, ("bearer", token)),
+                 ("password (Basic, cached)", False, ("basic", PASSWORD))]
+        servers = []
+        try:
+            # All three at once on one database, measured in alternating rounds, so the machine's
+            # drift falls on every mode alike.
+            for label, disabled, auth in modes:
+                proc, url = start(binary, work, disabled)
                 session = requests.Session()
                 if auth and auth[0] == "bearer":
                     session.headers["Authorization"] = f"Bearer {auth[1]}"
                 elif auth:
                     session.auth = ("benchuser", auth[1])
-                if run_id is None:
-                    experiment = session.post(f"{url}/api/2.0/mlflow/experiments/create",
-                                              json={"name": "auth-cost"}).json()["experiment_id"]
-                    run_id = session.post(f"{url}/api/2.0/mlflow/runs/create",
-                                          json={"experiment_id": experiment}).json()["run"]["info"]["run_id"]
-                rows.append((label, measure(proc, url, session, run_id, count)))
-            finally:
+                servers.append((label, proc, url, session))
+            _, _, url, session = servers[1]
+            experiment = session.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": "auth-cost"}).json()
+            run_id = session.post(f"{url}/api/2.0/mlflow/runs/create",
+                                  json={"experiment_id": experiment["experiment_id"]}).json()["run"]["info"]["run_id"]
+            cpu = {(label, name): 0.0 for label, *_ in servers for name in ("log-batch", "get")}
+            rounds = 10
+            per_round = max(count // rounds, 1)
+            for round_index in range(rounds + 1):
+                for label, proc, url, session in servers:
+                    for name, send in senders(url, session, run_id).items():
+                        seconds = burst(proc, send, round_index * per_round, per_round)
+                        if round_index > 0:  # the first round warms caches and credential caches
+                            cpu[(label, name)] += seconds
+        finally:
+            for _, proc, _, _ in servers:
                 stop(proc)
+        measured = per_round * rounds
+        rows = [(label, {name: cpu[(label, name)] / measured * 1e6 for name in ("log-batch", "get")})
+                for label, *_ in servers]
     base = rows[0][1]
-    print(f"server CPU per request, {count} requests each ({binary.name}, {os.cpu_count()} CPUs)")
+    print(f"server CPU per request, {count} requests of each kind per mode in 10 alternating rounds "
+          f"({binary.name}, {os.cpu_count()} CPUs)")
     print(f"{'':<28}{'log-batch µs':>14}{'Δ':>8}{'get µs':>10}{'Δ':>8}")
     for label, result in rows:
         print(f"{label:<28}{result['log-batch']:>14.1f}{result['log-batch'] - base['log-batch']:>+8.1f}"
