@@ -283,16 +283,17 @@ async fn worker_self_check(config: Config) {
 
 async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
     let (store, artifacts) = keelson_server::serve::open_stores(&config).await?;
+    let outbound = keelson_server::serve::Outbound::from_config(&config, &store)?;
     let mut handlers = HandlerRegistry::with_builtins();
     keelson_data::jobs::register_data_jobs(
         &mut handlers,
-        keelson_server::serve::data_service(&config, &store, &artifacts)?,
+        keelson_server::serve::data_service(&config, &store, &artifacts, &outbound)?,
     );
     let mut job_kinds = handlers.kinds();
     job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
     keelson_monitor::jobs::register_monitor_jobs(
         &mut handlers,
-        keelson_server::serve::monitor_service(&config, &store, &artifacts, job_kinds)?,
+        keelson_server::serve::monitor_service(&config, &store, &artifacts, job_kinds, &outbound)?,
     );
     let options = WorkerOptions::from_config(&config, worker_id.unwrap_or_else(default_worker_id));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -97,10 +97,11 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
     let permission = Permission::read(ResourceKind::System);
     let mut listed = routes.specs().to_vec();
     listed.push(RouteSpec { method: axum::http::Method::GET, path: own.to_string(), permission });
-    let document = Arc::new(crate::openapi::document(&listed));
+    // Serialised once: the route table does not change while the server runs.
+    let document = bytes::Bytes::from(crate::openapi::document(&listed).to_string());
     let routes = routes.get(own, permission, move || {
         let document = document.clone();
-        async move { axum::Json((*document).clone()) }
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }
     });
     let (limited, streaming, specs) = routes.into_parts();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);

@@ -26,8 +26,8 @@ impl PrincipalLimiter {
     }
 
     /// `Err(seconds to wait)` when `key` is over its rate.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.limiter.check_key(&key.to_string()).map_err(|not_until| {
+    pub fn check(&self, key: &String) -> Result<(), u64> {
+        self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })?;
@@ -75,10 +75,11 @@ mod tests {
     #[test]
     fn each_principal_has_its_own_budget() {
         let limiter = PrincipalLimiter::new(5).unwrap();
-        let allowed = (0..50).filter(|_| limiter.check("user:a").is_ok()).count();
+        let (a, b) = ("user:a".to_string(), "user:b".to_string());
+        let allowed = (0..50).filter(|_| limiter.check(&a).is_ok()).count();
         assert!((10..=11).contains(&allowed), "a burst of twice the rate: {allowed}");
-        assert!(limiter.check("user:a").unwrap_err() >= 1);
-        assert!(limiter.check("user:b").is_ok(), "another principal is not slowed");
+        assert!(limiter.check(&a).unwrap_err() >= 1);
+        assert!(limiter.check(&b).is_ok(), "another principal is not slowed");
         assert!(PrincipalLimiter::new(0).is_none());
     }
 }

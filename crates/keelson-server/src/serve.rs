@@ -45,20 +45,25 @@ pub struct ServerOptions {
     pub job_handlers: HandlerRegistry,
 }
 
-/// The egress policy the `egress` settings describe, for every server-side request to a
-/// destination that came through the API.
-pub fn egress_policy(config: &Config) -> Result<keelson_egress::EgressPolicy, ServeError> {
-    keelson_egress::EgressPolicy::from_config(&config.egress).map_err(ServeError::Egress)
+/// What every service that reaches out shares, built once per process: the egress policy the
+/// `egress` settings describe, and the secret store over the configured keys.
+#[derive(Clone)]
+pub struct Outbound {
+    pub egress: keelson_egress::EgressPolicy,
+    pub secrets: crate::secrets::SecretService,
 }
 
-/// The secret store over the configured keys. Without a usable key it still starts, refusing
-/// secret operations with the reason (and the server logs it), so a server without secrets runs.
-pub fn secret_service(config: &Config, store: &Store) -> crate::secrets::SecretService {
-    let keyring = crate::secrets::Keyring::from_config(config, store.backend());
-    if let Err(reason) = &keyring {
-        tracing::warn!(%reason, "the secret store is off");
+impl Outbound {
+    /// Without a usable secret key the store still starts, refusing secret operations with the
+    /// reason (logged once here), so a server without secrets runs.
+    pub fn from_config(config: &Config, store: &Store) -> Result<Outbound, ServeError> {
+        let egress = keelson_egress::EgressPolicy::from_config(&config.egress).map_err(ServeError::Egress)?;
+        let keyring = crate::secrets::Keyring::from_config(config, store.backend());
+        if let Err(reason) = &keyring {
+            tracing::warn!(%reason, "the secret store is off");
+        }
+        Ok(Outbound { egress, secrets: crate::secrets::SecretService::new(store.clone(), keyring) })
     }
-    crate::secrets::SecretService::new(store.clone(), keyring)
 }
 
 /// The data service over the configured import root and scratch space (under `data_dir` unless
@@ -67,6 +72,7 @@ pub fn data_service(
     config: &Config,
     store: &Store,
     artifacts: &ArtifactStore,
+    outbound: &Outbound,
 ) -> Result<keelson_data::DataService, ServeError> {
     let data_dir = std::path::Path::new(&config.data_dir);
     let or_default = |value: &str, default: &str| {
@@ -79,7 +85,7 @@ pub fn data_service(
     let settings = keelson_data::DataSettings {
         import_root: or_default(&config.data.import_root, "imports"),
         scratch_dir: or_default(&config.data.scratch_dir, "scratch"),
-        egress: egress_policy(config)?,
+        egress: outbound.egress.clone(),
     };
     keelson_data::DataService::new(store.clone(), artifacts.clone(), settings)
         .map_err(|e| ServeError::Serving(format!("data directories: {e}")))
@@ -92,6 +98,7 @@ pub fn monitor_service(
     store: &Store,
     artifacts: &ArtifactStore,
     job_kinds: Vec<String>,
+    outbound: &Outbound,
 ) -> Result<keelson_monitor::MonitorService, ServeError> {
     let scratch_dir = if config.data.scratch_dir.is_empty() {
         std::path::Path::new(&config.data_dir).join("scratch")
@@ -102,9 +109,9 @@ pub fn monitor_service(
         scratch_dir,
         job_kinds,
         retry: config.retry_policy(),
-        egress: egress_policy(config)?,
+        egress: outbound.egress.clone(),
         // Channels read the passwords and signing keys they name from the secret store.
-        secrets: Arc::new(secret_service(config, store)),
+        secrets: Arc::new(outbound.secrets.clone()),
     };
     keelson_monitor::MonitorService::new(store.clone(), artifacts.clone(), settings)
         .map_err(|e| ServeError::Serving(format!("monitoring: {e}")))
@@ -197,21 +204,21 @@ where
         Some(crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?)
     };
     let bootstrap_file = tokens_file.is_some();
+    let outbound = Outbound::from_config(&config, &store)?;
     let mut identities = crate::identity::IdentityService::new(store.clone(), tokens_file);
-    if let Some(verifier) = crate::oidc::OidcVerifier::from_config(&config.auth, &egress_policy(&config)?)
-        .await
-        .map_err(ServeError::Oidc)?
+    if let Some(verifier) =
+        crate::oidc::OidcVerifier::from_config(&config.auth, &outbound.egress).await.map_err(ServeError::Oidc)?
     {
         identities = identities.with_oidc(verifier);
     }
     let bootstrap =
         if config.auth.disabled || bootstrap_file { None } else { bootstrap_admin(&store, &identities).await? };
-    let data = data_service(&config, &store, &artifacts)?;
+    let data = data_service(&config, &store, &artifacts, &outbound)?;
     let mut job_handlers = options.job_handlers;
     keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
     let mut job_kinds = job_handlers.kinds();
     job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
-    let monitoring = monitor_service(&config, &store, &artifacts, job_kinds)?;
+    let monitoring = monitor_service(&config, &store, &artifacts, job_kinds, &outbound)?;
     keelson_monitor::jobs::register_monitor_jobs(&mut job_handlers, monitoring.clone());
     let registry = Arc::new(job_handlers);
     let model_source = crate::model_source::RegistryModelSource {
@@ -230,14 +237,14 @@ where
         keelson_serving::onnxruntime::configure(std::path::Path::new(&config.serving.onnxruntime_library))
             .map_err(ServeError::Serving)?;
     }
-    let egress = egress_policy(&config)?;
+    let egress = outbound.egress.clone();
     let serving =
         keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector), egress.clone());
     // Deployments come back before the server takes requests: a restart must not answer 404 for
     // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
     serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
     let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
-    let secrets = secret_service(&config, &store);
+    let secrets = outbound.secrets.clone();
     let state = AppState::new(crate::app::SharedState {
         secrets,
         audit: crate::audit::AuditLog::start(store.clone()),
