@@ -37,44 +37,48 @@ impl Resolve for CheckingResolver {
     }
 }
 
+/// How long a client may spend on one request.
+enum Bound {
+    /// The whole request, answer included.
+    Total,
+    /// Each wait for the next bytes (downloads may take long, but may not stall).
+    BetweenReads,
+}
+
 impl EgressPolicy {
     /// A client for destinations that came through the API: every address is checked.
     pub fn client(&self) -> Result<EgressClient, EgressError> {
-        let redirect_policy = self.clone();
-        let builder = reqwest::Client::builder()
-            .no_proxy()
-            .dns_resolver(Arc::new(CheckingResolver { policy: self.clone() }))
-            .redirect(checked_redirects(redirect_policy));
-        self.finish(builder, true)
+        self.build(true, Bound::Total)
     }
 
     /// [`EgressPolicy::client`] for long downloads: no bound on the whole transfer, but the
     /// request timeout bounds each wait for the next bytes, so a stalled source frees its worker.
     pub fn download_client(&self) -> Result<EgressClient, EgressError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .dns_resolver(Arc::new(CheckingResolver { policy: self.clone() }))
-            .redirect(checked_redirects(self.clone()))
-            .connect_timeout(self.connect_timeout())
-            .read_timeout(self.request_timeout())
-            .build()
-            .map_err(|e| EgressError::Failed(format!("could not build the HTTP client: {e}")))?;
-        Ok(EgressClient { client, policy: self.clone(), checked: true })
+        self.build(true, Bound::BetweenReads)
     }
 
     /// A client for destinations the operator configured (trusted): the same timeouts and
     /// limits, no address check.
     pub fn trusted_client(&self) -> Result<EgressClient, EgressError> {
-        let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
-        self.finish(builder, false)
+        self.build(false, Bound::Total)
     }
 
-    fn finish(&self, builder: reqwest::ClientBuilder, checked: bool) -> Result<EgressClient, EgressError> {
-        let client = builder
-            .connect_timeout(self.connect_timeout())
-            .timeout(self.request_timeout())
-            .build()
-            .map_err(|e| EgressError::Failed(format!("could not build the HTTP client: {e}")))?;
+    fn build(&self, checked: bool, bound: Bound) -> Result<EgressClient, EgressError> {
+        let builder = if checked {
+            reqwest::Client::builder()
+                .no_proxy()
+                .dns_resolver(Arc::new(CheckingResolver { policy: self.clone() }))
+                .redirect(checked_redirects(self.clone()))
+        } else {
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        };
+        let builder = builder.connect_timeout(self.connect_timeout());
+        let builder = match bound {
+            Bound::Total => builder.timeout(self.request_timeout()),
+            Bound::BetweenReads => builder.read_timeout(self.request_timeout()),
+        };
+        let client =
+            builder.build().map_err(|e| EgressError::Failed(format!("could not build the HTTP client: {e}")))?;
         Ok(EgressClient { client, policy: self.clone(), checked })
     }
 }

@@ -9,7 +9,7 @@ use crate::rollout::{
 };
 use crate::service::{ServingError, ServingService};
 use keelson_core::clock::{Clock, SystemClock};
-use keelson_egress::{EgressClient, EgressError, EgressPolicy};
+use keelson_egress::{EgressClient, EgressError};
 use keelson_store::serving::StoredRollout;
 use keelson_store::StoreError;
 use serde::Serialize;
@@ -44,7 +44,7 @@ fn view(stored: &StoredRollout) -> Result<RolloutView, ServingError> {
 /// messages naming the check.
 /// Webhooks are reached through the egress policy; their answers' bodies are not repeated.
 async fn ask_webhooks(
-    egress: &EgressPolicy,
+    client: &Result<EgressClient, String>,
     id: i64,
     endpoint: &str,
     rollout: &RolloutView,
@@ -54,7 +54,7 @@ async fn ask_webhooks(
     if checks.is_empty() {
         return Vec::new();
     }
-    let client = match egress.client() {
+    let client = match client {
         Ok(client) => client,
         Err(error) => return vec![format!("webhook checks could not run: {error}")],
     };
@@ -261,7 +261,7 @@ impl ServingService {
         let snapshot = StatsSnapshot::of(&canary.stats);
         let window = snapshot.since(&state.baseline);
         let signals = if judgeable(spec, &window) {
-            ask_webhooks(&self.inner.egress, stored.id, &stored.endpoint, rollout, &window).await
+            ask_webhooks(&self.inner.http, stored.id, &stored.endpoint, rollout, &window).await
         } else {
             Vec::new()
         };

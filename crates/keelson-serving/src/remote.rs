@@ -11,7 +11,7 @@ use crate::protocol::json_tensor::{elements_from_json, elements_to_json};
 use crate::runtime::{ModelRuntime, RuntimeError};
 use crate::signature::{Signature, TensorSpec};
 use crate::tensor::{DataType, Tensor};
-use keelson_egress::{read_limited, EgressClient, EgressError, EgressPolicy};
+use keelson_egress::{read_limited, EgressClient, EgressError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -58,14 +58,19 @@ struct WireOutput {
 
 impl RemoteModel {
     /// Reads the remote model's metadata and readiness. Called on the Tokio runtime.
-    /// The address of `spec.url` is checked by `egress` (after resolution, on each redirect).
-    pub async fn connect(spec: &ExternalSpec, timeout: Duration, egress: &EgressPolicy) -> Result<RemoteModel, String> {
+    /// The address of `spec.url` is checked by the client's egress policy (after resolution, on
+    /// each redirect).
+    pub async fn connect(
+        spec: &ExternalSpec,
+        timeout: Duration,
+        client: &Result<EgressClient, String>,
+    ) -> Result<RemoteModel, String> {
         let base = spec.url.trim_end_matches('/');
         let mut model_url = format!("{base}/v2/models/{}", spec.model);
         if let Some(version) = &spec.version {
             model_url.push_str(&format!("/versions/{version}"));
         }
-        let client = egress.client().map_err(|error| error.to_string())?;
+        let client = client.clone()?;
         let parsed = url::Url::parse(&model_url).map_err(|error| format!("`{model_url}` is not a URL: {error}"))?;
         let no_answer = |error: EgressError| format!("the external server at `{base}` did not answer: {error}");
         let metadata = client

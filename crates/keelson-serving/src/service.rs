@@ -15,7 +15,7 @@ use crate::stats::StatsSummary;
 use crate::validation::smoke_test;
 use keelson_core::clock::Clock;
 use keelson_core::{ErrorKind, HasErrorKind};
-use keelson_egress::EgressPolicy;
+use keelson_egress::{EgressClient, EgressPolicy};
 use keelson_store::serving::ConfigEvent;
 use keelson_store::{Store, StoreError};
 use serde::Serialize;
@@ -139,7 +139,9 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     collector: Option<DataCollector>,
     source: Arc<dyn ModelSource>,
-    pub(crate) egress: EgressPolicy,
+    /// One client for external runtimes and rollout webhooks, bound to the egress policy (its
+    /// connection pool is shared; building one per call would reload TLS roots each time).
+    pub(crate) http: Result<EgressClient, String>,
     live: RwLock<BTreeMap<String, Arc<LiveEndpoint>>>,
     /// Serialises changes in this process; the store's compare-and-set guards across replicas.
     pub(crate) changes: tokio::sync::Mutex<()>,
@@ -163,7 +165,7 @@ impl ServingService {
         ServingService {
             inner: Arc::new(Inner {
                 store,
-                egress,
+                http: egress.client().map_err(|error| error.to_string()),
                 collector,
                 source,
                 live: RwLock::new(BTreeMap::new()),
@@ -354,7 +356,7 @@ impl ServingService {
         let loaded = match (&spec.runtime, &spec.external) {
             (RuntimeKind::External, Some(external)) => {
                 let timeout = Duration::from_millis(spec.request_timeout_ms);
-                let remote = RemoteModel::connect(external, timeout, &self.inner.egress)
+                let remote = RemoteModel::connect(external, timeout, &self.inner.http)
                     .await
                     .map_err(ServingError::InvalidArgument)?;
                 let label = format!("external model `{}`", external.model);
