@@ -84,15 +84,16 @@ SQL
 }
 
 # Drop the per-test schemas earlier runs left in the test database (keelson-store's `t_<uuid>`,
-# keelson-cli's `cli_<pid>`), so they do not pile up. Skipped while anyone else is connected to
-# the database: another run's tests may be using their schemas right now.
+# keelson-cli's `cli_<pid>`, the workspace schemas `keelson_ws_<name>` tests made), so they do
+# not pile up. Skipped while anyone else is connected to the database: another run's tests may be
+# using their schemas right now.
 keelson_pg_drop_test_schemas() {
     local port="$1"
     keelson_pg_superuser_psql "$port" -d "$KEELSON_PG_DATABASE" <<'SQL'
 SET client_min_messages = warning;
 SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname)
   FROM pg_namespace
- WHERE (nspname LIKE 't\_%' OR nspname LIKE 'cli\_%')
+ WHERE (nspname LIKE 't\_%' OR nspname LIKE 'cli\_%' OR nspname LIKE 'keelson\_ws\_%')
    AND NOT EXISTS (SELECT FROM pg_stat_activity
                     WHERE datname = current_database() AND pid <> pg_backend_pid())
  ORDER BY nspname \gexec

@@ -375,6 +375,52 @@ impl ArtifactStore {
         Ok(deleted)
     }
 
+    /// The store of workspace `name`: the same backend below `.keelson/workspaces/<name>`, a
+    /// prefix no key of this store can reach (writes under `.keelson/` are refused), so one
+    /// workspace's keys never name another's objects.
+    pub async fn for_workspace(&self, name: &str) -> Result<ArtifactStore> {
+        let prefix = workspace_prefix(name)?;
+        if let Some(local) = &self.shared.local {
+            let root = local
+                .path_to_filesystem(&prefix)
+                .map_err(|error| ArtifactError::from_backend("open", prefix.as_ref(), error))?;
+            return ArtifactStore::local(&root).await.map(|store| store.with_any_part_size(self.part_size));
+        }
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::prefix::PrefixStore::new(self.shared.store.clone(), prefix.clone()));
+        let backend = Backend {
+            store,
+            description: format!("{}/{}", self.shared.description.trim_end_matches('/'), prefix.as_ref()),
+            prefix_len: self.shared.prefix_len + usize::from(self.shared.prefix_len > 0) + prefix.as_ref().len(),
+            local: None,
+        };
+        ArtifactStore::from_backend(backend).await.map(|store| store.with_any_part_size(self.part_size))
+    }
+
+    /// Deletes every object of workspace `name` (see [`ArtifactStore::for_workspace`]) and answers
+    /// how many went.
+    pub async fn delete_workspace(&self, name: &str) -> Result<usize> {
+        let prefix = workspace_prefix(name)?;
+        let doomed: Vec<Path> = self
+            .shared
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|error| ArtifactError::from_backend("list", prefix.as_ref(), error))?;
+        let mut results = self.shared.store.delete_stream(stream::iter(doomed.into_iter().map(Ok)).boxed());
+        let mut deleted = 0;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(ArtifactError::from_backend("delete", prefix.as_ref(), error)),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// The backend path of `key`, checking the whole name against the backend's length limit.
     fn location(&self, key: &ArtifactKey) -> Result<Path> {
         let full_len = self.shared.prefix_len + usize::from(self.shared.prefix_len > 0) + key.as_str().len();
@@ -437,4 +483,14 @@ fn move_durably(from: &FsPath, to: &FsPath) -> std::io::Result<()> {
     std::fs::create_dir_all(parent)?;
     std::fs::rename(from, to)?;
     std::fs::File::open(parent)?.sync_all()
+}
+
+/// Where workspace `name`'s objects live, below the reserved prefix. The name must be one key
+/// segment (workspace names are DNS labels, which always are).
+fn workspace_prefix(name: &str) -> Result<Path> {
+    let segment = ArtifactKey::parse(name)?;
+    if segment.segments().count() != 1 {
+        return Err(invalid_key(name, "a workspace name is one path segment".to_string()));
+    }
+    Path::parse(format!("{RESERVED_PREFIX}/workspaces/{name}")).map_err(|error| invalid_key(name, error.to_string()))
 }

@@ -116,3 +116,40 @@ async fn part_size_is_bounded() {
     assert!(store.clone().with_part_size(6 * 1024 * 1024 * 1024).is_err());
     assert_eq!(store.with_part_size(16 * MIB).unwrap().part_size(), 16 * MIB);
 }
+
+/// A workspace's store sees only its own objects, none of the root's or another workspace's,
+/// and the root cannot name them; deleting a workspace removes exactly its objects.
+async fn workspaces_are_isolated(root: ArtifactStore) {
+    root.put_bytes(&key("shared/a.txt"), Bytes::from_static(b"root")).await.unwrap();
+    let team_a = root.for_workspace("team-a").await.unwrap();
+    let team_b = root.for_workspace("team-b").await.unwrap();
+    team_a.put_bytes(&key("shared/a.txt"), Bytes::from_static(b"team a")).await.unwrap();
+    team_b.put_bytes(&key("runs/1/m.bin"), Bytes::from_static(b"team b")).await.unwrap();
+
+    assert_eq!(root.get_bytes(&key("shared/a.txt")).await.unwrap(), Bytes::from_static(b"root"));
+    assert_eq!(team_a.get_bytes(&key("shared/a.txt")).await.unwrap(), Bytes::from_static(b"team a"));
+    assert!(team_b.get_bytes(&key("shared/a.txt")).await.is_err());
+    assert!(team_a.get_bytes(&key("runs/1/m.bin")).await.is_err());
+    // The root lists neither workspace, and cannot write into the reserved prefix that holds them.
+    let listed = root.list(None).await.unwrap();
+    assert!(listed.dirs.iter().all(|p| !p.starts_with(".keelson")), "{:?}", listed.dirs);
+    assert!(root.put_bytes(&key(".keelson/workspaces/team-b/runs/1/m.bin"), Bytes::new()).await.is_err());
+    assert!(root.for_workspace("../escape").await.is_err());
+    assert!(root.for_workspace("a/b").await.is_err());
+
+    assert!(root.delete_workspace("team-a").await.unwrap() >= 1);
+    assert!(team_a.get_bytes(&key("shared/a.txt")).await.is_err());
+    assert_eq!(team_b.get_bytes(&key("runs/1/m.bin")).await.unwrap(), Bytes::from_static(b"team b"));
+    assert_eq!(root.get_bytes(&key("shared/a.txt")).await.unwrap(), Bytes::from_static(b"root"));
+}
+
+#[tokio::test]
+async fn workspaces_are_isolated_on_local_stores() {
+    let dir = TempDir::new().unwrap();
+    workspaces_are_isolated(ArtifactStore::local(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn workspaces_are_isolated_on_object_stores() {
+    workspaces_are_isolated(ArtifactStore::open("memory:///bucket-root", &[]).await.unwrap()).await;
+}

@@ -16,5 +16,6 @@ pub mod search;
 pub mod secrets;
 pub mod time;
 pub mod tracking;
+pub mod workspaces;
 
 pub use error::{ErrorKind, HasErrorKind};

@@ -49,6 +49,9 @@ pub struct StoreOptions {
     /// SQLite `synchronous` pragma: `full`, `normal` or `extra`.
     pub sqlite_synchronous: String,
     pub acquire_timeout: Duration,
+    /// PostgreSQL schema that holds the tables (a workspace's); `None` for the server's default
+    /// search path.
+    pub pg_schema: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -58,6 +61,7 @@ impl Default for StoreOptions {
             busy_timeout_ms: 5_000,
             sqlite_synchronous: "full".into(),
             acquire_timeout: Duration::from_secs(10),
+            pg_schema: None,
         }
     }
 }
@@ -85,6 +89,21 @@ pub struct Store {
     /// Run-logging batches waiting for a group commit.
     pub(crate) batches: Arc<crate::tracking::BatchQueue>,
     url_for_display: String,
+    /// How it was opened, so a workspace's store can be opened beside it.
+    origin: Origin,
+}
+
+/// The URL and options a store was opened with. Not `Debug`-printed: the URL may hold a password.
+#[derive(Clone)]
+struct Origin {
+    url: String,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Origin(..)")
+    }
 }
 
 impl Store {
@@ -99,7 +118,8 @@ impl Store {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let url_for_display = keelson_core::config::mask_url_password(url);
+        let mut url_for_display = keelson_core::config::mask_url_password(url);
+        let origin = Origin { url: url.to_string(), options: options.clone() };
         match backend {
             Backend::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
@@ -112,14 +132,29 @@ impl Store {
                     clock: Arc::new(SystemClock),
                     batches: Default::default(),
                     url_for_display,
+                    origin,
                 })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let mut pool_options = AnyPoolOptions::new()
                     .max_connections(options.max_connections)
-                    .acquire_timeout(options.acquire_timeout)
-                    .connect(url)
-                    .await?;
+                    .acquire_timeout(options.acquire_timeout);
+                if let Some(schema) = &options.pg_schema {
+                    let set = format!("SET search_path TO {}", quote_identifier(schema)?);
+                    pool_options = pool_options.after_connect(move |conn, _meta| {
+                        let set = set.clone();
+                        Box::pin(async move {
+                            conn.execute(sqlx::raw_sql(&set)).await?;
+                            Ok(())
+                        })
+                    });
+                    url_for_display.push_str(&format!(" (schema {schema})"));
+                }
+                let pool = pool_options.connect(url).await?;
+                if let Some(schema) = &options.pg_schema {
+                    pool.execute(sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(schema)?)))
+                        .await?;
+                }
                 Ok(Self {
                     backend,
                     writer: pool.clone(),
@@ -127,6 +162,7 @@ impl Store {
                     clock: Arc::new(SystemClock),
                     batches: Default::default(),
                     url_for_display,
+                    origin,
                 })
             }
         }
@@ -162,6 +198,85 @@ impl Store {
         self.writer.close().await;
         self.reader.close().await;
     }
+
+    /// Opens (creating and migrating when new) the store of workspace `name`, beside this one: a
+    /// SQLite file under `workspaces/<name>/` next to this store's file, or a PostgreSQL schema
+    /// `keelson_ws_<name>` in the same database. Separate databases make isolation structural:
+    /// no query of one workspace can name another's rows, and names are unique per workspace.
+    pub async fn open_workspace(&self, name: &str) -> Result<Store, StoreError> {
+        keelson_core::workspaces::validate_workspace_name(name).map_err(StoreError::InvalidArgument)?;
+        let store = match self.backend {
+            Backend::Sqlite => Store::open(&self.sqlite_workspace_url(name)?, &self.origin.options).await?,
+            Backend::Postgres => {
+                let options = StoreOptions { pg_schema: Some(workspace_schema(name)), ..self.origin.options.clone() };
+                Store::open(&self.origin.url, &options).await?
+            }
+        };
+        Ok(store.with_clock(self.clock.clone()))
+    }
+
+    /// Removes everything workspace `name` stored (its file or schema). Its store must be closed.
+    pub async fn drop_workspace_storage(&self, name: &str) -> Result<(), StoreError> {
+        keelson_core::workspaces::validate_workspace_name(name).map_err(StoreError::InvalidArgument)?;
+        match self.backend {
+            Backend::Sqlite => {
+                let (path, _) = split_sqlite_url(&self.sqlite_workspace_url(name)?)?;
+                if let Some(dir) = std::path::Path::new(&path).parent() {
+                    match std::fs::remove_dir_all(dir) {
+                        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+                        _ => {}
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(&workspace_schema(name))?);
+                self.writer.execute(sqlx::raw_sql(&sql)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sqlite_workspace_url(&self, name: &str) -> Result<String, StoreError> {
+        let (path, query) = split_sqlite_url(&self.origin.url)?;
+        if path == ":memory:" {
+            return Err(StoreError::InvalidArgument(
+                "workspaces need a database file or PostgreSQL; this store is in memory".into(),
+            ));
+        }
+        let dir = std::path::Path::new(&path).parent().unwrap_or(std::path::Path::new("."));
+        let file = std::path::Path::new(&path).file_name().and_then(|f| f.to_str()).unwrap_or("keelson.db");
+        let workspace_path = dir.join("workspaces").join(name).join(file);
+        Ok(match query {
+            Some(query) => format!("sqlite://{}?{query}", workspace_path.display()),
+            None => format!("sqlite://{}", workspace_path.display()),
+        })
+    }
+}
+
+/// The PostgreSQL schema of workspace `name` (validated: lowercase letters, digits and `-`, so
+/// reading `-` as `_` cannot make two names meet).
+fn workspace_schema(name: &str) -> String {
+    format!("keelson_ws_{}", name.replace('-', "_"))
+}
+
+/// A schema name as a quoted identifier; only names Keelson makes are ever passed.
+fn quote_identifier(name: &str) -> Result<String, StoreError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(StoreError::InvalidArgument(format!("`{}` is not a usable schema name", name.escape_debug())));
+    }
+    Ok(format!("\"{name}\""))
+}
+
+fn split_sqlite_url(url: &str) -> Result<(String, Option<String>), StoreError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_string())),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    }
+    Ok((path.to_string(), query))
 }
 
 /// Accepts `sqlite://PATH`, `sqlite:PATH` and `sqlite::memory:`; creates the parent directory and

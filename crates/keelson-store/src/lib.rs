@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod serving;
 pub mod tracking;
 pub mod worker;
+pub mod workspaces;
 
 pub use backend::{Backend, Store, StoreOptions};
 pub use error::StoreError;

@@ -78,10 +78,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_identities.sql"),
         postgres: include_str!("../migrations/postgres/0011_identities.sql"),
     },
+    Migration {
+        version: 12,
+        name: "workspaces",
+        sqlite: include_str!("../migrations/sqlite/0012_workspaces.sql"),
+        postgres: include_str!("../migrations/postgres/0012_workspaces.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 11;
+pub const LATEST_SCHEMA_VERSION: i64 = 12;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;
