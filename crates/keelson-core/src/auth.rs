@@ -32,6 +32,9 @@ pub enum ResourceKind {
     Audit,
     /// Users, tokens and role bindings.
     Identities,
+    /// The list of workspaces: listing and reading for anyone with a role somewhere, creating
+    /// and deleting for admins of the default workspace.
+    Workspaces,
 }
 
 /// What a route requires. `Public` routes (liveness for load balancers) need no principal.

@@ -41,7 +41,15 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct SharedState {
+    /// The workspace this state serves; every store and service below is that workspace's.
+    pub workspace: String,
+    /// This workspace's metadata store.
     pub store: Store,
+    /// The default workspace's store: users, tokens, roles, secrets, the audit log, the list of
+    /// workspaces and the model catalog, which every workspace shares.
+    pub system_store: Store,
+    /// The process's workspaces, for the routes that create and delete them.
+    pub platform: std::sync::Weak<crate::platform::Platform>,
     pub artifacts: ArtifactStore,
     /// Job kinds this deployment can run; enqueueing another kind is refused.
     pub job_kinds: Arc<HandlerRegistry>,
@@ -65,15 +73,16 @@ pub struct SharedState {
     /// Users, tokens and roles; also the request authenticator in `auth`.
     pub identities: crate::identity::IdentityService,
     /// Requests per second per principal; `None` for no limit.
-    pub rate_limiter: Option<crate::rate_limit::PrincipalLimiter>,
+    pub rate_limiter: Option<Arc<crate::rate_limit::PrincipalLimiter>>,
     pub rate_limit_per_second: u32,
     /// Where every mutating call is recorded.
     pub audit: crate::audit::AuditLog,
 }
 
-/// Every route of the API, each with its declared permission.
+/// Every route of the API, each with its declared permission. Users, tokens, roles, secrets and
+/// the audit log belong to the whole server and are served in the default workspace only.
 pub fn api_routes(state: &AppState) -> Routes {
-    Routes::new(state.clone())
+    let routes = Routes::new(state.clone())
         .merge(routes::health::routes(state.clone()))
         .merge(routes::jobs::routes(state.clone()))
         .merge(routes::mlflow::routes(state.clone()))
@@ -84,28 +93,40 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::inference::routes(state.clone()))
         .merge(routes::lineage::routes(state.clone()))
         .merge(routes::monitoring::routes(state.clone()))
+        .merge(routes::workspaces::routes(state.clone()));
+    if state.workspace != crate::identity::DEFAULT_WORKSPACE {
+        return routes;
+    }
+    routes
         .merge(routes::secrets::routes(state.clone()))
         .merge(routes::audit::routes(state.clone()))
         .merge(routes::identities::routes(state.clone()))
 }
 
-/// The full application: routes, fallbacks and the middleware stack.
-pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
-    let routes = api_routes(&state);
-    // The document lists every route, itself included.
-    let own = "/api/v1/openapi.json";
-    let permission = Permission::read(ResourceKind::System);
-    let mut listed = routes.specs().to_vec();
-    listed.push(RouteSpec { method: axum::http::Method::GET, path: own.to_string(), permission });
-    // Serialised once: the route table does not change while the server runs.
-    let document = bytes::Bytes::from(crate::openapi::document(&listed).to_string());
-    let routes = routes.get(own, permission, move || {
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// The route table with the OpenAPI document's own route, which lists every route, itself
+/// included.
+pub fn route_table(state: &AppState) -> Vec<RouteSpec> {
+    let mut listed = api_routes(state).specs().to_vec();
+    listed.push(RouteSpec {
+        method: axum::http::Method::GET,
+        path: OPENAPI_PATH.to_string(),
+        permission: Permission::read(ResourceKind::System),
+    });
+    listed
+}
+
+/// One workspace's application: its routes, their fallbacks and the middleware that runs after
+/// a request is known to be for this workspace (body limits, audit, metrics, rate limits).
+/// `document` is the OpenAPI document, serialised once per process.
+pub fn workspace_router(state: AppState, document: bytes::Bytes) -> Router {
+    let routes = api_routes(&state).get(OPENAPI_PATH, Permission::read(ResourceKind::System), move || {
         let document = document.clone();
         async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }
     });
-    let (limited, streaming, specs) = routes.into_parts();
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let router = limited
+    let (limited, streaming, _specs) = routes.into_parts();
+    limited
         .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, refuse_declared_oversize))
         // Bodies without a declared length (chunked) are cut off by this limit while being read.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
@@ -119,12 +140,18 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
         // Runs after routing, so the route template is known.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit::limit))
+        .with_state(state)
+}
+
+/// The middleware every request passes before it is handed to its workspace: request ids,
+/// tracing, panics as 500s, browser checks, the caller's identity and the workspace named.
+pub fn outer_layers(router: Router, auth: AuthContext, browser: Arc<crate::browser::BrowserGuard>) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    router
         .layer(axum::middleware::from_fn(crate::workspace::resolve))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), resolve_principal))
-        .with_state(state.clone());
-    let router = router
+        .layer(axum::middleware::from_fn_with_state(auth, resolve_principal))
         // Outside routing, so unknown paths and refusals get the same checks and headers.
-        .layer(axum::middleware::from_fn_with_state(state.browser.clone(), crate::browser::guard))
+        .layer(axum::middleware::from_fn_with_state(browser, crate::browser::guard))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("handler panicked");
             ApiError::new(ErrorCode::InternalError, "internal error; details are in the server log").into_response()
@@ -140,8 +167,7 @@ pub fn build_app(state: AppState) -> (Router, Vec<RouteSpec>) {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    (router, specs)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it, so a client

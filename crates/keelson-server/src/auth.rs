@@ -23,7 +23,7 @@ pub trait Authenticator: Send + Sync {
 
 /// Decides whether a principal holds a permission.
 pub trait AuthPolicy: Send + Sync {
-    fn authorize(&self, principal: &Principal, permission: Permission) -> Result<(), ApiError>;
+    fn authorize(&self, principal: &Principal, permission: Permission, workspace: &str) -> Result<(), ApiError>;
 }
 
 /// Users identified by API tokens in the operator's tokens file. Only SHA-256 digests of tokens
@@ -96,7 +96,7 @@ pub struct RolePolicy {
 }
 
 impl AuthPolicy for RolePolicy {
-    fn authorize(&self, principal: &Principal, permission: Permission) -> Result<(), ApiError> {
+    fn authorize(&self, principal: &Principal, permission: Permission, workspace: &str) -> Result<(), ApiError> {
         let Permission::Require(action, _) = permission else { return Ok(()) };
         match principal {
             Principal::Anonymous if self.auth_disabled => Ok(()),
@@ -114,7 +114,7 @@ impl AuthPolicy for RolePolicy {
                     format!(
                         "permission denied: `{}` is a {role} in workspace `{}`, and {permission} needs {}",
                         user.name(),
-                        crate::identity::DEFAULT_WORKSPACE,
+                        workspace,
                         match action {
                             keelson_core::auth::Action::Admin => "an admin",
                             _ => "an editor or admin",
@@ -126,7 +126,7 @@ impl AuthPolicy for RolePolicy {
                     format!(
                         "permission denied: `{}` has no role in workspace `{}`",
                         user.name(),
-                        crate::identity::DEFAULT_WORKSPACE
+                        workspace
                     ),
                 )),
             },
@@ -142,8 +142,8 @@ pub struct AuthContext {
 }
 
 /// Middleware for every request: identifies the caller and leaves the principal for the route.
-pub async fn resolve_principal(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match state.auth.authenticator.authenticate(request.headers()).await {
+pub async fn resolve_principal(State(auth): State<AuthContext>, mut request: Request, next: Next) -> Response {
+    match auth.authenticator.authenticate(request.headers()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
@@ -161,10 +161,16 @@ async fn authorize(
         .extensions()
         .get::<Principal>()
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "no principal was resolved for this request"))?;
-    state.auth.policy.authorize(principal, permission)?;
     if permission != Permission::Public {
-        crate::workspace::check(request.extensions().get::<crate::workspace::Workspace>())?;
+        // First, so a caller learns nothing more of a workspace it cannot see than of one that
+        // does not exist.
+        crate::workspace::check(&request)?;
     }
+    let workspace = request
+        .extensions()
+        .get::<crate::workspace::Workspace>()
+        .map_or(crate::identity::DEFAULT_WORKSPACE, |workspace| workspace.0.as_str());
+    state.auth.policy.authorize(principal, permission, workspace)?;
     Ok(next.run(request).await)
 }
 
@@ -283,19 +289,19 @@ mod tests {
             Permission::admin(ResourceKind::Models),
         );
         let on = RolePolicy { auth_disabled: false };
-        let denied = on.authorize(&Principal::Anonymous, read).unwrap_err();
+        let denied = on.authorize(&Principal::Anonymous, read, "default").unwrap_err();
         assert_eq!(denied.code, ErrorCode::Unauthenticated);
-        assert!(on.authorize(&Principal::Anonymous, Permission::Public).is_ok());
-        assert!(on.authorize(&user(&["viewer"]), read).is_ok());
-        assert_eq!(on.authorize(&user(&["viewer"]), write).unwrap_err().code, ErrorCode::PermissionDenied);
-        assert!(on.authorize(&user(&["editor"]), write).is_ok());
-        let refused = on.authorize(&user(&["editor", "approver"]), admin).unwrap_err();
+        assert!(on.authorize(&Principal::Anonymous, Permission::Public, "default").is_ok());
+        assert!(on.authorize(&user(&["viewer"]), read, "default").is_ok());
+        assert_eq!(on.authorize(&user(&["viewer"]), write, "default").unwrap_err().code, ErrorCode::PermissionDenied);
+        assert!(on.authorize(&user(&["editor"]), write, "default").is_ok());
+        let refused = on.authorize(&user(&["editor", "approver"]), admin, "default").unwrap_err();
         assert!(refused.message.contains("an admin"), "{}", refused.message);
-        assert!(on.authorize(&user(&["admin"]), admin).is_ok());
-        assert!(on.authorize(&user(&["approver"]), read).unwrap_err().message.contains("no role"));
+        assert!(on.authorize(&user(&["admin"]), admin, "default").is_ok());
+        assert!(on.authorize(&user(&["approver"]), read, "default").unwrap_err().message.contains("no role"));
         let off = RolePolicy { auth_disabled: true };
-        assert!(off.authorize(&Principal::Anonymous, admin).is_ok());
-        assert_eq!(off.authorize(&user(&["viewer"]), write).unwrap_err().code, ErrorCode::PermissionDenied);
+        assert!(off.authorize(&Principal::Anonymous, admin, "default").is_ok());
+        assert_eq!(off.authorize(&user(&["viewer"]), write, "default").unwrap_err().code, ErrorCode::PermissionDenied);
     }
 
     #[test]

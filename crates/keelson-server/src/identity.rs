@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 
 /// Every service token starts with this, so it can be told from a password and found by scanners.
 pub const TOKEN_PREFIX: &str = "kst_";
-/// Until workspaces exist, roles are granted in this one.
-pub const DEFAULT_WORKSPACE: &str = "default";
+pub use keelson_core::workspaces::DEFAULT_WORKSPACE;
 /// How long a verified credential is trusted without asking the store again.
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Last use is written at most this often per token.
@@ -83,6 +82,8 @@ pub struct IdentityService {
     tokens_file: Option<Arc<TokenAuthenticator>>,
     oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     cache: Arc<Mutex<HashMap<[u8; 32], Cached>>>,
+    /// Bound roles by (workspace, principal), for requests outside the default workspace.
+    roles: Arc<Mutex<HashMap<(String, String), (Option<Role>, Instant)>>>,
     last_use: Arc<Mutex<HashMap<String, i64>>>,
 }
 
@@ -136,6 +137,7 @@ impl IdentityService {
             tokens_file: tokens_file.map(Arc::new),
             oidc: None,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            roles: Arc::new(Mutex::new(HashMap::new())),
             last_use: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -146,7 +148,13 @@ impl IdentityService {
         self
     }
 
+    /// Forgets cached role bindings (after workspaces or bindings change).
+    pub fn forget_cached_roles(&self) {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn forget_all(&self) {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
@@ -288,7 +296,7 @@ impl IdentityService {
         role: Role,
         by: &str,
     ) -> Result<RoleBinding, IdentityError> {
-        check_workspace(workspace)?;
+        self.check_workspace(workspace).await?;
         validate_principal_name(principal)?;
         let binding = self.store.bind_role(workspace, principal, role.as_str(), by).await?;
         self.forget_all();
@@ -296,7 +304,7 @@ impl IdentityService {
     }
 
     pub async fn unbind_role(&self, workspace: &str, principal: &str) -> Result<(), IdentityError> {
-        check_workspace(workspace)?;
+        self.check_workspace(workspace).await?;
         if !self.store.unbind_role(workspace, principal).await? {
             return Err(IdentityError::NotFound(format!("`{principal}` has no role in workspace `{workspace}`")));
         }
@@ -305,7 +313,7 @@ impl IdentityService {
     }
 
     pub async fn role_bindings(&self, workspace: &str) -> Result<Vec<RoleBinding>, IdentityError> {
-        check_workspace(workspace)?;
+        self.check_workspace(workspace).await?;
         Ok(self.store.role_bindings(workspace).await?)
     }
 
@@ -405,11 +413,51 @@ impl IdentityService {
     }
 }
 
-fn check_workspace(workspace: &str) -> Result<(), IdentityError> {
-    if workspace == DEFAULT_WORKSPACE {
-        Ok(())
-    } else {
-        Err(IdentityError::NotFound(format!("workspace `{workspace}` does not exist")))
+impl IdentityService {
+    /// Refuses a workspace that is not in the list, as absence.
+    async fn check_workspace(&self, workspace: &str) -> Result<(), IdentityError> {
+        if workspace == DEFAULT_WORKSPACE {
+            return Ok(());
+        }
+        match self.store.get_workspace(workspace).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound(format!("workspace `{workspace}` does not exist"))),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The role bound to principal `name` in `workspace` (cached like credentials).
+    pub async fn role_in(&self, workspace: &str, name: &str) -> Result<Option<Role>, StoreError> {
+        let key = (workspace.to_string(), name.to_string());
+        if let Some((role, at)) = self.roles.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(*role);
+            }
+        }
+        let role = self.store.role_of(workspace, name).await?.as_deref().and_then(Role::parse);
+        let mut roles = self.roles.lock().unwrap_or_else(|p| p.into_inner());
+        if roles.len() >= MAX_CACHED {
+            roles.clear();
+        }
+        roles.insert(key, (role, Instant::now()));
+        Ok(role)
+    }
+
+    /// The principal as it acts in `workspace`: with the role bound to it there. Roles named in a
+    /// tokens file or an OIDC claim are the operator's grants for the default workspace only, so
+    /// in any other workspace only a binding counts.
+    pub async fn in_workspace(&self, principal: Principal, workspace: &str) -> Result<Principal, StoreError> {
+        if workspace == DEFAULT_WORKSPACE {
+            return Ok(principal);
+        }
+        match principal {
+            Principal::Anonymous => Ok(Principal::Anonymous),
+            Principal::User { name, roles, .. } => {
+                let role = self.role_in(workspace, &name).await?;
+                let roles = roles.into_iter().filter(|named| Role::parse(named).is_none()).collect();
+                Ok(Principal::User { name, roles, role })
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model_source;
 pub mod oidc;
 pub mod openapi;
+pub mod platform;
 pub mod rate_limit;
 mod routes;
 pub mod secrets;
@@ -20,6 +21,7 @@ pub mod serve;
 pub mod tls;
 pub mod workspace;
 
-pub use app::{build_app, AppState};
+pub use app::AppState;
+pub use platform::{Platform, PlatformOptions};
 pub use error::ApiError;
 pub use serve::{serve, ServeError, ServerOptions};

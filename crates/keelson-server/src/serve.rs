@@ -1,11 +1,8 @@
 //! Runs the whole platform in one process: API, metadata and artifact stores, in-process worker.
 
-use crate::app::{build_app, AppState};
-use crate::auth::{AuthContext, RolePolicy};
-use crate::metrics::HttpMetrics;
 use keelson_artifacts::ArtifactStore;
 use keelson_core::config::Config;
-use keelson_store::worker::{default_worker_id, HandlerRegistry, Worker, WorkerOptions};
+use keelson_store::worker::HandlerRegistry;
 use keelson_store::{Store, StoreOptions};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -117,26 +114,6 @@ pub fn monitor_service(
         .map_err(|e| ServeError::Serving(format!("monitoring: {e}")))
 }
 
-/// Enqueues due monitor runs every `interval`, until `stop`. Replicas may all run it: each due
-/// run is claimed once in the store.
-async fn run_monitor_scheduler(
-    monitoring: keelson_monitor::MonitorService,
-    interval: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        match monitoring.enqueue_due().await {
-            Ok(enqueued) if !enqueued.is_empty() => tracing::info!(?enqueued, "monitor runs enqueued"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "monitor scheduler"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-    }
-}
-
 /// On a server that has never had users, tokens or roles, makes principal `admin` an admin and
 /// gives it one token for 24 hours, so the first person can get in and set up the rest.
 async fn bootstrap_admin(
@@ -204,85 +181,20 @@ where
         Some(crate::auth::TokenAuthenticator::from_toml(&text).map_err(|reason| ServeError::Tokens { path, reason })?)
     };
     let bootstrap_file = tokens_file.is_some();
-    let outbound = Outbound::from_config(&config, &store)?;
-    let mut identities = crate::identity::IdentityService::new(store.clone(), tokens_file);
-    if let Some(verifier) =
-        crate::oidc::OidcVerifier::from_config(&config.auth, &outbound.egress).await.map_err(ServeError::Oidc)?
-    {
-        identities = identities.with_oidc(verifier);
-    }
-    let bootstrap =
-        if config.auth.disabled || bootstrap_file { None } else { bootstrap_admin(&store, &identities).await? };
-    let data = data_service(&config, &store, &artifacts, &outbound)?;
-    let mut job_handlers = options.job_handlers;
-    keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
-    let mut job_kinds = job_handlers.kinds();
-    job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
-    let monitoring = monitor_service(&config, &store, &artifacts, job_kinds, &outbound)?;
-    keelson_monitor::jobs::register_monitor_jobs(&mut job_handlers, monitoring.clone());
-    let registry = Arc::new(job_handlers);
-    let model_source = crate::model_source::RegistryModelSource {
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        artifacts: artifacts.clone(),
-    };
-    let collector = keelson_serving::collector::DataCollector::start(
-        artifacts.clone(),
-        keelson_serving::collector::CollectorOptions {
-            buffer_records: config.serving.collector_buffer_records,
-            batch_records: config.serving.collector_batch_records,
-            flush_interval: std::time::Duration::from_millis(config.serving.collector_flush_ms),
-        },
-    );
-    if !config.serving.onnxruntime_library.is_empty() {
-        keelson_serving::onnxruntime::configure(std::path::Path::new(&config.serving.onnxruntime_library))
-            .map_err(ServeError::Serving)?;
-    }
-    let egress = outbound.egress.clone();
-    let serving =
-        keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), Some(collector), egress.clone());
-    // Deployments come back before the server takes requests: a restart must not answer 404 for
-    // endpoints that exist. A model that fails to load is kept as failed and gets no traffic.
-    serving.load_all().await.map_err(|e| ServeError::Serving(e.to_string()))?;
-    let rollout_controller = serving.spawn_rollout_controller(std::time::Duration::from_millis(500));
-    let secrets = outbound.secrets.clone();
-    let state = AppState::new(crate::app::SharedState {
-        secrets,
-        audit: crate::audit::AuditLog::start(store.clone()),
-        rate_limiter: crate::rate_limit::PrincipalLimiter::new(config.auth.rate_limit_per_second),
-        rate_limit_per_second: config.auth.rate_limit_per_second,
-        serving,
-        data,
-        monitoring: monitoring.clone(),
-        store: store.clone(),
-        tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        catalog: keelson_genai::CatalogService::new(
-            store.clone(),
-            config.retry_policy(),
-            Some(config.catalog.on_new_model_job.clone())
-                .filter(|kind| !kind.is_empty())
-                .map(|job_kind| keelson_genai::catalog::NewModelHook { job_kind }),
-        ),
-        catalog_sources: config.catalog.sources.clone(),
-        egress: egress.clone(),
+    let platform = crate::platform::Platform::start(
+        crate::platform::PlatformOptions { config: config.clone(), job_handlers: options.job_handlers, tokens_file },
+        store.clone(),
         artifacts,
-        job_kinds: registry.clone(),
-        retry: config.retry_policy(),
-        metrics: Arc::new(HttpMetrics::default()),
-        browser: Arc::new(crate::browser::BrowserGuard::new(
-            &config.server.allowed_hosts,
-            &config.server.allowed_origins,
-        )),
-        auth: AuthContext {
-            authenticator: Arc::new(identities.clone()),
-            policy: Arc::new(RolePolicy { auth_disabled: config.auth.disabled }),
-        },
-        identities,
-        max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
-    });
+    )
+    .await?;
+    let bootstrap = if config.auth.disabled || bootstrap_file {
+        None
+    } else {
+        bootstrap_admin(&store, platform.identities()).await?
+    };
     let catalog_schedule = (config.catalog.sync_interval_seconds > 0 && !config.catalog.sources.is_empty())
-        .then(|| (state.catalog.clone(), state.catalog_sources.clone(), state.egress.clone()));
-    let (app, _routes) = build_app(state);
+        .then(|| (platform.catalog().clone(), config.catalog.sources.clone(), platform.egress().clone()));
+    let app = platform.router();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -290,17 +202,13 @@ where
         tracing::info!("shutdown requested: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-
-    let worker = config.worker.in_process.then(|| {
-        let options = WorkerOptions::from_config(&config, default_worker_id());
-        let worker = Worker::new(store.clone(), (*registry).clone(), options);
-        tokio::spawn(worker.run(stop_rx.clone()))
+    // Workers stop claiming jobs when shutdown begins, beside the requests finishing.
+    let stopping = platform.clone();
+    let mut stop_workers = stop_rx.clone();
+    tokio::spawn(async move {
+        let _ = stop_workers.wait_for(|stop| *stop).await;
+        stopping.shut_down().await;
     });
-
-    if config.monitoring.scheduler_interval_seconds > 0 {
-        let interval = Duration::from_secs(config.monitoring.scheduler_interval_seconds);
-        tokio::spawn(run_monitor_scheduler(monitoring, interval, stop_rx.clone()));
-    }
 
     if let Some((catalog, sources, egress)) = catalog_schedule {
         let interval = Duration::from_secs(config.catalog.sync_interval_seconds);
@@ -341,14 +249,7 @@ where
             tokio::time::sleep(grace).await;
         } => tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; closing"),
     }
-    if let Some(worker) = worker {
-        match worker.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "in-process worker failed"),
-            Err(error) => tracing::error!(%error, "in-process worker panicked"),
-        }
-    }
-    rollout_controller.abort();
+    platform.shut_down().await;
     store.close().await;
     tracing::info!("keelson server stopped");
     Ok(())

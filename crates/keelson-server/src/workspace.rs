@@ -1,8 +1,7 @@
 //! Which workspace a request is for: MLflow's `X-MLFLOW-WORKSPACE` header (what the `mlflow`
 //! client sends when a workspace is set) or Keelson's own `X-Keelson-Workspace`; `default` when
-//! neither is sent. Only `default` exists until resources carry a workspace, so a route asked for
-//! any other answers it as a missing resource (404, in `auth::authorize`), the same answer a
-//! workspace without a grant will get.
+//! neither is sent. A workspace that does not exist and one the caller has no role in get the
+//! same answer, a missing resource (404, in `auth::authorize`).
 
 use crate::error::{ApiError, ErrorCode};
 use crate::identity::DEFAULT_WORKSPACE;
@@ -28,13 +27,17 @@ pub async fn resolve(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Refuses a workspace that does not exist, as absence.
-pub fn check(workspace: Option<&Workspace>) -> Result<(), ApiError> {
-    match workspace {
-        Some(Workspace(name)) if name != DEFAULT_WORKSPACE => Err(ApiError::new(
-            ErrorCode::ResourceDoesNotExist,
-            format!("workspace `{}` does not exist", name.escape_debug()),
-        )),
-        _ => Ok(()),
+/// Marks a request for a workspace the caller cannot see (it does not exist, or the caller has
+/// no role in it). The platform hands such a request to the default workspace's routes, so it
+/// is routed and audited like any other, and every route that needs a principal refuses it.
+#[derive(Debug, Clone, Copy)]
+pub struct Hidden;
+
+/// Refuses a request for a workspace the caller cannot see, as absence.
+pub fn check(request: &Request) -> Result<(), ApiError> {
+    if request.extensions().get::<Hidden>().is_none() {
+        return Ok(());
     }
+    let name = request.extensions().get::<Workspace>().map_or("", |workspace| workspace.0.as_str());
+    Err(ApiError::new(ErrorCode::ResourceDoesNotExist, format!("workspace `{}` does not exist", name.escape_debug())))
 }

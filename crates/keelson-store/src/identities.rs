@@ -245,6 +245,13 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Removes every role in a workspace (when it is deleted, so a workspace made again later
+    /// under the same name starts with no one in it).
+    pub async fn delete_role_bindings_in(&self, workspace: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM role_bindings WHERE workspace = $1").bind(workspace).execute(&self.writer).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn role_of(&self, workspace: &str, principal: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT role FROM role_bindings WHERE workspace = $1 AND principal = $2")
             .bind(workspace)

@@ -51,7 +51,7 @@ impl ListQuery {
 }
 
 async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
-    let records = state.store.audit_records(&query.query()?).await?;
+    let records = state.system_store.audit_records(&query.query()?).await?;
     let next = records.last().map(|record| record.seq);
     Ok(Json(json!({ "records": records, "next_after": next })))
 }
@@ -63,7 +63,7 @@ async fn export(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQue
     page.limit = MAX_PAGE;
     let mut out = String::new();
     loop {
-        let records = state.store.audit_records(&page).await?;
+        let records = state.system_store.audit_records(&page).await?;
         for record in &records {
             out.push_str(&serde_json::to_string(record).map_err(|e| ApiError::invalid(e.to_string()))?);
             out.push('\n');
@@ -77,6 +77,6 @@ async fn export(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQue
 }
 
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let check = state.store.verify_audit_chain().await?;
+    let check = state.system_store.verify_audit_chain().await?;
     Ok(Json(json!({ "valid": check.broken_at.is_none(), "check": check })))
 }

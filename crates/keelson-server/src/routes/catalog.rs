@@ -98,7 +98,7 @@ async fn sync(State(state): State<AppState>, ApiJson(request): ApiJson<SyncReque
 }
 
 async fn syncs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows = state.store.catalog_syncs(50).await?;
+    let rows = state.system_store.catalog_syncs(50).await?;
     let syncs: Vec<Value> = rows
         .into_iter()
         .map(|(source, location, time, report)| {

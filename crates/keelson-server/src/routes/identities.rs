@@ -1,5 +1,5 @@
-//! `/api/v1/users`, `/api/v1/tokens`, `/api/v1/workspaces/{workspace}/roles`, `/api/v1/whoami`:
-//! identities and who may do what. Tokens are shown once, when made.
+//! `/api/v1/users`, `/api/v1/tokens`, `/api/v1/workspaces/{workspace}/roles`: identities and who
+//! may do what, for the whole server (served in the default workspace). Tokens are shown once, when made.
 
 use crate::app::AppState;
 use crate::auth::Routes;
@@ -16,7 +16,6 @@ pub fn routes(state: AppState) -> Routes {
     let member = Permission::read(ResourceKind::Identities);
     let admin = Permission::admin(ResourceKind::Identities);
     Routes::new(state)
-        .get("/api/v1/whoami", member, whoami)
         .get("/api/v1/users", admin, list_users)
         .post("/api/v1/users", admin, create_user)
         .put("/api/v1/users/{name}/password", admin, set_password)
@@ -31,20 +30,11 @@ pub fn routes(state: AppState) -> Routes {
 
 /// Whether the caller may act on others' identities: an admin, or anyone while auth is off.
 fn is_admin(state: &AppState, principal: &Principal) -> bool {
-    state.auth.policy.authorize(principal, Permission::admin(ResourceKind::Identities)).is_ok()
+    state.auth.policy.authorize(principal, Permission::admin(ResourceKind::Identities), &state.workspace).is_ok()
 }
 
 fn parse_role(text: &str) -> Result<Role, ApiError> {
     Role::parse(text).ok_or_else(|| ApiError::invalid(format!("role `{text}` is not one of viewer, editor, admin")))
-}
-
-async fn whoami(Extension(principal): Extension<Principal>) -> Json<Value> {
-    Json(json!({
-        "name": principal.name(),
-        "roles": principal.roles(),
-        "workspace": crate::identity::DEFAULT_WORKSPACE,
-        "role": principal.workspace_role().map(|role| role.to_string()),
-    }))
 }
 
 async fn list_users(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -11,3 +11,4 @@ pub mod mlflow;
 pub mod models;
 pub mod monitoring;
 pub mod secrets;
+pub mod workspaces;

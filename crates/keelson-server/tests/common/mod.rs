@@ -7,10 +7,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use keelson_artifacts::ArtifactStore;
-use keelson_core::jobs::RetryPolicy;
-use keelson_server::auth::{AuthContext, RolePolicy, RouteSpec};
-use keelson_server::metrics::HttpMetrics;
-use keelson_server::{build_app, AppState};
+use base64::Engine;
+use keelson_server::auth::RouteSpec;
+use keelson_server::{Platform, PlatformOptions};
 use keelson_store::worker::HandlerRegistry;
 use keelson_store::{Store, StoreOptions};
 use serde_json::Value;
@@ -24,6 +23,8 @@ pub struct TestApp {
     pub routes: Vec<RouteSpec>,
     /// The app's metadata store, for tests that check what a call wrote.
     pub store: Store,
+    /// The app's workspaces.
+    pub platform: Arc<Platform>,
     _dir: tempfile::TempDir,
 }
 
@@ -53,69 +54,28 @@ pub async fn app_limited(
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
     let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
-    let model_source = keelson_server::model_source::RegistryModelSource {
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        artifacts: artifacts.clone(),
-    };
-    let identities = keelson_server::identity::IdentityService::new(store.clone(), tokens_file);
-    // The default policy: loopback and private destinations are refused, as on a real server.
-    let egress = keelson_egress::EgressPolicy::default();
-    let state = AppState::new(keelson_server::app::SharedState {
-        serving: keelson_serving::ServingService::new(store.clone(), Arc::new(model_source), None, egress.clone()),
-        data: keelson_data::DataService::new(
-            store.clone(),
-            artifacts.clone(),
-            keelson_data::DataSettings {
-                import_root: dir.path().join("imports"),
-                scratch_dir: dir.path().join("scratch"),
-                egress: egress.clone(),
-            },
-        )
-        .unwrap(),
-        monitoring: keelson_monitor::MonitorService::new(
-            store.clone(),
-            artifacts.clone(),
-            keelson_monitor::service::MonitorSettings {
-                scratch_dir: dir.path().join("scratch"),
-                job_kinds: vec!["system.noop".into()],
-                retry: RetryPolicy::default(),
-                egress: egress.clone(),
-                secrets: Arc::new(keelson_server::secrets::SecretService::new(
-                    store.clone(),
-                    Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
-                )),
-            },
-        )
-        .unwrap(),
-        audit: keelson_server::audit::AuditLog::start(store.clone()),
-        rate_limiter: keelson_server::rate_limit::PrincipalLimiter::new(rate_limit_per_second),
-        rate_limit_per_second,
-        secrets: keelson_server::secrets::SecretService::new(
-            store.clone(),
-            Ok(keelson_server::secrets::Keyring::with_key(&[42; 32])),
-        ),
-        tracking: keelson_tracking::TrackingService::new(store.clone(), artifacts.clone()),
-        registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
-        catalog: keelson_genai::CatalogService::new(store.clone(), Default::default(), None),
-        catalog_sources: Default::default(),
-        egress,
-        store,
+    let mut config = keelson_core::config::Config::default();
+    config.data_dir = dir.path().display().to_string();
+    config.auth.disabled = auth_disabled;
+    config.auth.rate_limit_per_second = rate_limit_per_second;
+    config.server.max_body_bytes = max_body_bytes as u64;
+    config.secrets.key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    // Jobs stay queued, so tests see what a call enqueued; nothing runs on a timer.
+    config.worker.in_process = false;
+    config.monitoring.scheduler_interval_seconds = 0;
+    // The default egress policy: loopback and private destinations are refused, as on a real
+    // server.
+    let platform = Platform::start(
+        PlatformOptions { config, job_handlers: HandlerRegistry::with_builtins(), tokens_file },
+        store.clone(),
         artifacts,
-        job_kinds: Arc::new(HandlerRegistry::with_builtins()),
-        retry: RetryPolicy::default(),
-        metrics: Arc::new(HttpMetrics::default()),
-        browser: Default::default(),
-        auth: AuthContext {
-            authenticator: Arc::new(identities.clone()),
-            policy: Arc::new(RolePolicy { auth_disabled }),
-        },
-        identities,
-        max_body_bytes,
-    });
-    let store = state.store.clone();
-    let identities = state.identities.clone();
-    let (router, routes) = build_app(state);
-    TestApp { router, identities, routes, store, _dir: dir }
+    )
+    .await
+    .unwrap();
+    let identities = platform.identities().clone();
+    let routes = platform.routes().to_vec();
+    let router = platform.router();
+    TestApp { router, identities, routes, store, platform, _dir: dir }
 }
 
 /// [`call`] with `Authorization: <authorization>` (e.g. `Bearer kst_…`).
