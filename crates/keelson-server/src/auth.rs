@@ -123,11 +123,7 @@ impl AuthPolicy for RolePolicy {
                 )),
                 None => Err(ApiError::new(
                     ErrorCode::PermissionDenied,
-                    format!(
-                        "permission denied: `{}` has no role in workspace `{}`",
-                        user.name(),
-                        workspace
-                    ),
+                    format!("permission denied: `{}` has no role in workspace `{}`", user.name(), workspace),
                 )),
             },
         }

@@ -83,9 +83,12 @@ pub struct IdentityService {
     oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     cache: Arc<Mutex<HashMap<[u8; 32], Cached>>>,
     /// Bound roles by (workspace, principal), for requests outside the default workspace.
-    roles: Arc<Mutex<HashMap<(String, String), (Option<Role>, Instant)>>>,
+    roles: Arc<Mutex<HashMap<(String, String), CachedRole>>>,
     last_use: Arc<Mutex<HashMap<String, i64>>>,
 }
+
+/// A role binding read at a time: `None` is a cached absence.
+type CachedRole = (Option<Role>, Instant);
 
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
@@ -421,7 +424,9 @@ impl IdentityService {
         }
         match self.store.get_workspace(workspace).await {
             Ok(_) => Ok(()),
-            Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound(format!("workspace `{workspace}` does not exist"))),
+            Err(StoreError::NotFound(_)) => {
+                Err(IdentityError::NotFound(format!("workspace `{workspace}` does not exist")))
+            }
             Err(error) => Err(error.into()),
         }
     }

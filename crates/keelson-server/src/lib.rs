@@ -22,6 +22,6 @@ pub mod tls;
 pub mod workspace;
 
 pub use app::AppState;
-pub use platform::{Platform, PlatformOptions};
 pub use error::ApiError;
+pub use platform::{Platform, PlatformOptions};
 pub use serve::{serve, ServeError, ServerOptions};

@@ -424,7 +424,7 @@ async fn run_monitor_scheduler(
 
 /// A weak handle's platform, for handlers; gone only while the server stops.
 pub fn upgrade(platform: &Weak<Platform>) -> Result<Arc<Platform>, crate::error::ApiError> {
-    platform
-        .upgrade()
-        .ok_or_else(|| crate::error::ApiError::new(crate::error::ErrorCode::TemporarilyUnavailable, "the server is stopping"))
+    platform.upgrade().ok_or_else(|| {
+        crate::error::ApiError::new(crate::error::ErrorCode::TemporarilyUnavailable, "the server is stopping")
+    })
 }

@@ -8,7 +8,7 @@ mod common;
 use axum::http::{Method, StatusCode};
 use base64::Engine;
 use common::{app_configured, app_with, call, call_as, TestApp};
-use keelson_core::auth::{Action, Permission, Role};
+use keelson_core::auth::{Action, Permission, ResourceKind, Role};
 use serde_json::{json, Value};
 
 fn bearer(token: &str) -> String {
@@ -312,4 +312,77 @@ async fn a_write_to_a_workspace_that_does_not_exist_is_refused_and_audited() {
         app.store.audit_records(&keelson_store::audit::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!((records[0].event.workspace.as_str(), records[0].event.status), ("team-b", 404));
+}
+
+/// The workspace dimension of the matrix: in a workspace the caller has no role in, every route
+/// that needs a principal answers exactly as for a workspace that does not exist.
+#[tokio::test]
+async fn every_route_in_a_workspace_the_caller_cannot_see_answers_as_absence() {
+    let app = app_with(false, 1 << 20).await;
+    let admin = bearer(&token_for(&app, "ada", Some(Role::Admin)).await);
+    app.platform.create_workspace("team-b", "", "keelson").await.unwrap();
+    let mut checked = 0;
+    for route in app.routes.clone() {
+        let uri = concrete(&route.path);
+        let body = (route.method != Method::GET).then(|| json!({}));
+        for caller in [None, Some(admin.as_str())] {
+            for workspace in ["team-b", "no-such-team"] {
+                let (status, answer, _) =
+                    common::call_in(&app, Some(workspace), caller, route.method.clone(), &uri, body.clone()).await;
+                let absent = status == StatusCode::NOT_FOUND
+                    && answer["message"] == json!(format!("workspace `{workspace}` does not exist"));
+                assert_eq!(
+                    absent,
+                    route.permission != Permission::Public,
+                    "{caller:?} in {workspace}: {} {}: {status} {answer}",
+                    route.method,
+                    route.path
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4 * 100, "{checked} checks");
+}
+
+/// Roles bound in a workspace decide there, and only there; the server-wide routes (users,
+/// tokens, roles, secrets, audit) are not served in it.
+#[tokio::test]
+async fn every_route_for_members_of_a_workspace() {
+    let app = app_with(false, 1 << 20).await;
+    app.platform.create_workspace("team-b", "", "keelson").await.unwrap();
+    let mut callers = Vec::new();
+    for (who, role) in [("viewer", Role::Viewer), ("editor", Role::Editor), ("admin", Role::Admin)] {
+        let name = format!("b-{who}");
+        app.identities.bind_role("team-b", &name, role, "test").await.unwrap();
+        callers.push((role, bearer(&token_for(&app, &name, None).await)));
+    }
+    let server_wide =
+        |kind: ResourceKind| matches!(kind, ResourceKind::Secrets | ResourceKind::Audit | ResourceKind::Identities);
+    for route in app.routes.clone() {
+        let uri = concrete(&route.path);
+        let body = (route.method != Method::GET).then(|| json!({}));
+        for (role, token) in &callers {
+            let (status, answer, _) =
+                common::call_in(&app, Some("team-b"), Some(token), route.method.clone(), &uri, body.clone()).await;
+            match route.permission {
+                Permission::Require(_, kind) if server_wide(kind) => {
+                    assert_eq!(answer["error_code"], "ENDPOINT_NOT_FOUND", "{role} {} {}", route.method, route.path);
+                }
+                Permission::Public => assert!(!is_auth_denial(status, &answer)),
+                Permission::Require(action, _) => assert_eq!(
+                    is_auth_denial(status, &answer),
+                    !role.allows(action),
+                    "{role} {} {}: {status} {answer}",
+                    route.method,
+                    route.path
+                ),
+            }
+        }
+        // In the default workspace they have no role at all.
+        let (status, answer, _) = call_as(&app, &callers[2].1, route.method.clone(), &uri, body.clone()).await;
+        if route.permission != Permission::Public {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{} {}: {answer}", route.method, route.path);
+        }
+    }
 }

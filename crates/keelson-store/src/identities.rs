@@ -248,7 +248,8 @@ impl Store {
     /// Removes every role in a workspace (when it is deleted, so a workspace made again later
     /// under the same name starts with no one in it).
     pub async fn delete_role_bindings_in(&self, workspace: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM role_bindings WHERE workspace = $1").bind(workspace).execute(&self.writer).await?;
+        let done =
+            sqlx::query("DELETE FROM role_bindings WHERE workspace = $1").bind(workspace).execute(&self.writer).await?;
         Ok(done.rows_affected())
     }
 

@@ -113,7 +113,10 @@ async fn visible(state: &AppState, principal: &Principal, name: &str) -> Result<
     }
 }
 
-async fn list(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
     let server_admin = matches!(role_in(&state, &principal, DEFAULT_WORKSPACE).await?, Some(Role::Admin));
     let mut workspaces = vec![default_workspace()];
     for record in state.system_store.list_workspaces().await? {
@@ -140,7 +143,9 @@ const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 fn check_description(description: Option<&str>) -> Result<(), ApiError> {
     if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-        return Err(ApiError::invalid(format!("a workspace description is at most {MAX_DESCRIPTION_CHARS} characters")));
+        return Err(ApiError::invalid(format!(
+            "a workspace description is at most {MAX_DESCRIPTION_CHARS} characters"
+        )));
     }
     Ok(())
 }
@@ -167,7 +172,9 @@ async fn create(
         ApiError::invalid("Missing value for required parameter 'name'. See the API docs for more information about request parameters.")
     })?;
     if name == DEFAULT_WORKSPACE {
-        return Err(ApiError::invalid(format!("The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be created")));
+        return Err(ApiError::invalid(format!(
+            "The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be created"
+        )));
     }
     keelson_core::workspaces::validate_workspace_name(&name).map_err(ApiError::invalid)?;
     check_description(request.description.as_deref())?;
@@ -207,7 +214,8 @@ async fn update(
 ) -> Result<Json<Value>, ApiError> {
     visible(&state, &principal, &name).await?;
     refuse_locations(request.default_artifact_root.as_deref(), request.trace_archival_config.as_ref())?;
-    let description = request.description.ok_or_else(|| ApiError::invalid("Workspace update must have at least one key"))?;
+    let description =
+        request.description.ok_or_else(|| ApiError::invalid("Workspace update must have at least one key"))?;
     check_description(Some(&description))?;
     if name == DEFAULT_WORKSPACE {
         return Err(ApiError::invalid(format!("The '{DEFAULT_WORKSPACE}' workspace cannot be changed")));
@@ -232,7 +240,9 @@ async fn delete(
     ApiQuery(query): ApiQuery<DeleteMode>,
 ) -> Result<impl IntoResponse, ApiError> {
     if name == DEFAULT_WORKSPACE {
-        return Err(ApiError::invalid(format!("The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be deleted")));
+        return Err(ApiError::invalid(format!(
+            "The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be deleted"
+        )));
     }
     visible(&state, &principal, &name).await?;
     require_server_admin(&state, &principal).await?;

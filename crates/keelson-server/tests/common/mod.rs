@@ -6,8 +6,8 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use keelson_artifacts::ArtifactStore;
 use base64::Engine;
+use keelson_artifacts::ArtifactStore;
 use keelson_server::auth::RouteSpec;
 use keelson_server::{Platform, PlatformOptions};
 use keelson_store::worker::HandlerRegistry;
@@ -26,6 +26,13 @@ pub struct TestApp {
     /// The app's workspaces.
     pub platform: Arc<Platform>,
     _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Where the app keeps its database and artifacts.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
 }
 
 /// An app on a temp dir; with `auth_disabled` anonymous callers act as admins (a loopback
@@ -54,8 +61,7 @@ pub async fn app_limited(
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
     let artifacts = ArtifactStore::local(&dir.path().join("artifacts")).await.unwrap();
-    let mut config = keelson_core::config::Config::default();
-    config.data_dir = dir.path().display().to_string();
+    let mut config = keelson_core::config::Config { data_dir: dir.path().display().to_string(), ..Default::default() };
     config.auth.disabled = auth_disabled;
     config.auth.rate_limit_per_second = rate_limit_per_second;
     config.server.max_body_bytes = max_body_bytes as u64;
@@ -107,7 +113,23 @@ async fn send_json(
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value, axum::http::HeaderMap) {
+    call_in(app, None, authorization, method, uri, body).await
+}
+
+/// [`call_as`] in workspace `workspace` (sent as `X-MLFLOW-WORKSPACE`), with `Authorization`
+/// when given.
+pub async fn call_in(
+    app: &TestApp,
+    workspace: Option<&str>,
+    authorization: Option<&str>,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(workspace) = workspace {
+        request = request.header("x-mlflow-workspace", workspace);
+    }
     if let Some(authorization) = authorization {
         request = request.header("authorization", authorization);
     }
