@@ -19,7 +19,8 @@ async fn server_info() -> Json<Value> {
     Json(json!({
         // The client only uses this to label telemetry; Keelson's store is SQL on both backends.
         "store_type": "SqlStore",
-        "workspaces_enabled": false,
+        // Every request may name a workspace (`X-MLFLOW-WORKSPACE`); `platform.rs` serves it.
+        "workspaces_enabled": true,
         "trace_archival_enabled": false,
         // The proxy's /mpu endpoints: clients upload large files in parts without being told to.
         "multipart_uploads_enabled": true,
