@@ -79,8 +79,8 @@ pub struct SharedState {
     pub audit: crate::audit::AuditLog,
 }
 
-/// Every route of the API, each with its declared permission. Users, tokens, roles, secrets and
-/// the audit log belong to the whole server and are served in the default workspace only.
+/// Every route of the API, each with its declared permission. Users, tokens, secrets and the
+/// audit log belong to the whole server and are served in the default workspace only.
 pub fn api_routes(state: &AppState) -> Routes {
     let routes = Routes::new(state.clone())
         .merge(routes::health::routes(state.clone()))
@@ -93,7 +93,8 @@ pub fn api_routes(state: &AppState) -> Routes {
         .merge(routes::inference::routes(state.clone()))
         .merge(routes::lineage::routes(state.clone()))
         .merge(routes::monitoring::routes(state.clone()))
-        .merge(routes::workspaces::routes(state.clone()));
+        .merge(routes::workspaces::routes(state.clone()))
+        .merge(routes::identities::role_routes(state.clone()));
     if state.workspace != crate::identity::DEFAULT_WORKSPACE {
         return routes;
     }

@@ -246,3 +246,48 @@ async fn a_refused_write_in_a_hidden_workspace_is_audited_under_that_workspace()
     assert_eq!((record.principal.as_str(), record.workspace.as_str(), record.status), ("alice", "team-a", 404));
     assert_eq!(app.store.verify_audit_chain().await.unwrap().broken_at, None);
 }
+
+#[tokio::test]
+async fn a_workspace_admin_manages_its_own_roles_and_no_others() {
+    let app = app_with(false, 1 << 20).await;
+    let admin = token(&app, "ada", Some(Role::Admin)).await;
+    for name in ["team-a", "team-c"] {
+        call_in(&app, None, Some(&admin), Method::POST, WORKSPACES, Some(json!({"name": name}))).await;
+    }
+    app.identities.bind_role("team-a", "tina", Role::Admin, "ada").await.unwrap();
+    let tina = token(&app, "tina", None).await;
+    let bind = |workspace: &str, who: &str| format!("/api/v1/workspaces/{workspace}/roles/{who}");
+
+    let (status, body, _) = call_in(
+        &app,
+        Some("team-a"),
+        Some(&tina),
+        Method::PUT,
+        &bind("team-a", "vic"),
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, listed, _) =
+        call_in(&app, Some("team-a"), Some(&tina), Method::GET, "/api/v1/workspaces/team-a/roles", None).await;
+    let bound: Vec<&str> =
+        listed["roles"].as_array().unwrap().iter().map(|b| b["principal"].as_str().unwrap()).collect();
+    assert!(bound.contains(&"vic") && bound.contains(&"tina"), "{listed}");
+    // Another workspace's bindings answer as absent from inside team-a, and default's refuse her.
+    let (status, body, _) = call_in(
+        &app,
+        Some("team-a"),
+        Some(&tina),
+        Method::PUT,
+        &bind("team-c", "tina"),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!((status, body["message"].as_str()), (StatusCode::NOT_FOUND, Some("workspace `team-c` does not exist")));
+    let (status, _, _) =
+        call_in(&app, None, Some(&tina), Method::PUT, &bind("default", "tina"), Some(json!({"role": "admin"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The server's admins manage any workspace's from default.
+    let (status, _, _) = call_in(&app, None, Some(&admin), Method::DELETE, &bind("team-a", "vic"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -1,5 +1,5 @@
-//! `/api/v1/users`, `/api/v1/tokens`, `/api/v1/workspaces/{workspace}/roles`: identities and who
-//! may do what, for the whole server (served in the default workspace). Tokens are shown once, when made.
+//! `/api/v1/users`, `/api/v1/tokens` (server-wide, served in the default workspace) and
+//! `/api/v1/workspaces/{workspace}/roles` (in every workspace): identities and who may do what. Tokens are shown once, when made.
 
 use crate::app::AppState;
 use crate::auth::Routes;
@@ -23,9 +23,25 @@ pub fn routes(state: AppState) -> Routes {
         .get("/api/v1/tokens", member, list_tokens)
         .post("/api/v1/tokens", member, create_token)
         .delete("/api/v1/tokens/{id}", member, revoke_token)
+}
+
+/// Role bindings, served in every workspace: the server's admins (admins of `default`) manage
+/// any workspace's from `default`, a workspace's own admins manage its own from inside it.
+pub fn role_routes(state: AppState) -> Routes {
+    let admin = Permission::admin(ResourceKind::Identities);
+    Routes::new(state)
         .get("/api/v1/workspaces/{workspace}/roles", admin, list_roles)
         .put("/api/v1/workspaces/{workspace}/roles/{principal}", admin, bind_role)
         .delete("/api/v1/workspaces/{workspace}/roles/{principal}", admin, unbind_role)
+}
+
+/// From a workspace other than `default`, only that workspace's bindings can be named; any other
+/// answers as absent, so its admins learn nothing of other workspaces.
+fn own_workspace(state: &AppState, workspace: &str) -> Result<(), ApiError> {
+    if state.workspace == crate::identity::DEFAULT_WORKSPACE || state.workspace == workspace {
+        return Ok(());
+    }
+    Err(IdentityError::NotFound(format!("workspace `{}` does not exist", workspace.escape_debug())).into())
 }
 
 /// Whether the caller may act on others' identities: an admin, or anyone while auth is off.
@@ -141,6 +157,7 @@ async fn revoke_token(
 }
 
 async fn list_roles(State(state): State<AppState>, Path(workspace): Path<String>) -> Result<Json<Value>, ApiError> {
+    own_workspace(&state, &workspace)?;
     Ok(Json(json!({ "roles": state.identities.role_bindings(&workspace).await? })))
 }
 
@@ -156,6 +173,7 @@ async fn bind_role(
     Path((workspace, who)): Path<(String, String)>,
     ApiJson(request): ApiJson<BindRole>,
 ) -> Result<Json<Value>, ApiError> {
+    own_workspace(&state, &workspace)?;
     let role = parse_role(&request.role)?;
     let binding = state.identities.bind_role(&workspace, &who, role, principal.name()).await?;
     Ok(Json(json!({ "binding": binding })))
@@ -165,6 +183,7 @@ async fn unbind_role(
     State(state): State<AppState>,
     Path((workspace, who)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    own_workspace(&state, &workspace)?;
     state.identities.unbind_role(&workspace, &who).await?;
     Ok(Json(json!({})))
 }
