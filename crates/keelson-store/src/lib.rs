@@ -10,6 +10,7 @@ mod backend;
 pub mod catalog;
 pub mod datasets;
 mod error;
+pub mod grants;
 pub mod identities;
 pub mod jobs;
 pub mod lineage;

@@ -84,10 +84,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_workspaces.sql"),
         postgres: include_str!("../migrations/postgres/0012_workspaces.sql"),
     },
+    Migration {
+        version: 13,
+        name: "resource_grants",
+        sqlite: include_str!("../migrations/sqlite/0013_resource_grants.sql"),
+        postgres: include_str!("../migrations/postgres/0013_resource_grants.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.
-pub const LATEST_SCHEMA_VERSION: i64 = 12;
+pub const LATEST_SCHEMA_VERSION: i64 = 13;
 
 /// Arbitrary constant naming Keelson's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x006b_6565_6c73_6f6e;

@@ -5,9 +5,14 @@
 mod common;
 
 use common::TestDb;
+use keelson_store::grants::{ExperimentChild, ResourceGrant};
 use keelson_store::StoreError;
 
-both_backends!(workspace_records_round_trip, workspace_databases_are_separate);
+both_backends!(
+    workspace_records_round_trip,
+    workspace_databases_are_separate,
+    grants_round_trip_and_children_find_their_experiment
+);
 
 /// A name no parallel test uses: PostgreSQL workspace schemas share the test database.
 fn unique(prefix: &str) -> String {
@@ -65,4 +70,36 @@ async fn workspace_databases_are_separate(db: TestDb) {
     fresh.close().await;
     system.drop_workspace_storage(&name).await.unwrap();
     assert!(matches!(system.open_workspace("Not_Valid").await, Err(StoreError::InvalidArgument(_))));
+}
+
+async fn grants_round_trip_and_children_find_their_experiment(db: TestDb) {
+    let store = &db.store;
+    let grant = |id: &str, permission: &str| ResourceGrant {
+        principal: "alice".into(),
+        resource_type: "experiment".into(),
+        resource_id: id.into(),
+        permission: permission.into(),
+        granted: 1,
+        granted_by: "ada".into(),
+    };
+    store.put_resource_grant(&grant("7", "READ"), false).await.unwrap();
+    assert!(matches!(store.put_resource_grant(&grant("7", "EDIT"), false).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.put_resource_grant(&grant("7", "EDIT"), true).await.unwrap().permission, "EDIT");
+    store.put_resource_grant(&grant("*", "READ"), false).await.unwrap();
+    let mut bad = grant("8", "OWNER");
+    assert!(store.put_resource_grant(&bad, false).await.is_err(), "unknown permissions are refused");
+    bad = ResourceGrant { resource_type: "dataset".into(), ..grant("8", "READ") };
+    assert!(store.put_resource_grant(&bad, false).await.is_err(), "unknown resource types are refused");
+    let held: Vec<(String, String)> =
+        store.resource_grants_of("alice").await.unwrap().into_iter().map(|g| (g.resource_id, g.permission)).collect();
+    assert_eq!(held, [("*".to_string(), "READ".to_string()), ("7".to_string(), "EDIT".to_string())]);
+    assert!(store.delete_resource_grant("alice", "experiment", "7").await.unwrap());
+    assert!(!store.delete_resource_grant("alice", "experiment", "7").await.unwrap());
+    assert_eq!(store.delete_resource_grants_on("experiment", "*").await.unwrap(), 1);
+
+    let experiment = store.create_experiment("owned", None, &[]).await.unwrap();
+    assert_eq!(store.experiment_of(ExperimentChild::ByName, "owned").await.unwrap(), Some(experiment.clone()));
+    assert_eq!(store.experiment_of(ExperimentChild::Run, "nope").await.unwrap(), None);
+    assert_eq!(store.experiment_of(ExperimentChild::Trace, "nope").await.unwrap(), None);
+    assert_eq!(store.experiment_of(ExperimentChild::LoggedModel, "nope").await.unwrap(), None);
 }
