@@ -45,6 +45,8 @@ pub struct SharedState {
     pub workspace: String,
     /// This workspace's metadata store.
     pub store: Store,
+    /// Per-resource grants in this workspace.
+    pub access: crate::access::AccessControl,
     /// The default workspace's store: users, tokens, roles, secrets, the audit log, the list of
     /// workspaces and the model catalog, which every workspace shares.
     pub system_store: Store,
@@ -132,6 +134,8 @@ pub fn workspace_router(state: AppState, document: bytes::Bytes) -> Router {
         // Bodies without a declared length (chunked) are cut off by this limit while being read.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .merge(streaming)
+        // Inside the audit layer, so refusals by a resource's grants are recorded too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::access::enforce))
         .fallback(|| async { ApiError::new(ErrorCode::EndpointNotFound, "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             ApiError::new(ErrorCode::MethodNotAllowed, format!("method {method} is not allowed on this endpoint"))

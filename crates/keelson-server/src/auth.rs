@@ -166,7 +166,10 @@ async fn authorize(
         .extensions()
         .get::<crate::workspace::Workspace>()
         .map_or(crate::identity::DEFAULT_WORKSPACE, |workspace| workspace.0.as_str());
-    state.auth.policy.authorize(principal, permission, workspace)?;
+    // A per-resource grant (checked by `access::enforce`) may allow what the role does not.
+    if request.extensions().get::<crate::access::GrantedByResource>().is_none() {
+        state.auth.policy.authorize(principal, permission, workspace)?;
+    }
     Ok(next.run(request).await)
 }
 

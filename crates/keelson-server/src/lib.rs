@@ -1,6 +1,7 @@
 //! Keelson's HTTP surface. Handlers parse, authorise (by the permission each route declares),
 //! call one domain function and map the result; errors become the wire shape in `error.rs` only.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -312,6 +312,7 @@ impl Platform {
             registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
             catalog: self.catalog.clone(),
             catalog_sources: self.config.catalog.sources.clone(),
+            access: crate::access::AccessControl::new(store.clone()),
             egress: self.outbound.egress.clone(),
             store,
             artifacts: artifacts.clone(),

@@ -101,6 +101,18 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Moves a resource's grants to its new name (a registered model renamed).
+    pub async fn rename_resource_grants(&self, resource_type: &str, from: &str, to: &str) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("UPDATE resource_grants SET resource_id = $3 WHERE resource_type = $1 AND resource_id = $2")
+                .bind(resource_type)
+                .bind(from)
+                .bind(to)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The experiment a run, trace or logged model belongs to; `None` when it does not exist.
     pub async fn experiment_of(&self, kind: ExperimentChild, id: &str) -> Result<Option<String>, StoreError> {
         let sql = match kind {

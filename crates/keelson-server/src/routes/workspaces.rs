@@ -34,6 +34,9 @@ pub fn routes(state: AppState) -> Routes {
         .get(&one, read, get)
         .patch(&one, admin, update)
         .delete(&one, admin, delete)
+        .post("/api/3.0/mlflow/users/permissions/grant", read, grant_permission)
+        .post("/api/3.0/mlflow/users/permissions/revoke", read, revoke_permission)
+        .get("/api/3.0/mlflow/users/permissions/get", read, get_permission)
 }
 
 async fn whoami(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> Json<Value> {
@@ -278,4 +281,129 @@ async fn delete(
     }
     platform.delete_workspace(&name).await.map_err(serve_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- per-resource permissions (MLflow 3's `AuthServiceClient.grant_user_permission` & co.) ----
+
+#[derive(Deserialize)]
+struct PermissionRequest {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    resource_id: Option<String>,
+    #[serde(default)]
+    permission: Option<String>,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
+    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Missing value for required parameter '{field}'. See the API docs for more information about request parameters."
+        ))
+    })
+}
+
+/// The grant's subject and resource, checked.
+fn grant_target(request: &PermissionRequest) -> Result<(&str, &'static str, &str), ApiError> {
+    let username = required(&request.username, "username")?;
+    crate::identity::validate_principal_name(username).map_err(ApiError::from)?;
+    let resource_type = required(&request.resource_type, "resource_type")?;
+    let Some(kind) = crate::access::RESOURCE_TYPES.into_iter().find(|t| *t == resource_type) else {
+        let hint = if resource_type == "workspace" {
+            " Workspace-wide access is a role: PUT /api/v1/workspaces/{workspace}/roles/{principal}."
+        } else {
+            ""
+        };
+        return Err(ApiError::invalid(format!(
+            "Invalid resource type '{}'. Valid resource types are: ('experiment', 'prompt', 'registered_model').{hint}",
+            resource_type.escape_debug()
+        )));
+    };
+    let resource_id = required(&request.resource_id, "resource_id")?;
+    if resource_id.chars().count() > 500 {
+        return Err(ApiError::invalid("resource_id is at most 500 characters"));
+    }
+    Ok((username, kind, resource_id))
+}
+
+/// Grants on a resource are changed by the workspace's admins and by whoever has MANAGE on it;
+/// grants on every resource of a type (`*`) by the workspace's admins only.
+async fn may_manage(state: &AppState, principal: &Principal, kind: &str, resource_id: &str) -> Result<(), ApiError> {
+    let role = role_in(state, principal, &state.workspace).await?;
+    if role == Some(Role::Admin) {
+        return Ok(());
+    }
+    if resource_id != "*" {
+        let level = state.access.effective(principal.name(), role, kind, resource_id).await?;
+        if level == crate::access::Level::Manage {
+            return Ok(());
+        }
+    }
+    Err(ApiError::new(ErrorCode::PermissionDenied, "Permission denied"))
+}
+
+async fn grant_permission(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(request): ApiJson<PermissionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (username, kind, resource_id) = grant_target(&request)?;
+    let permission = required(&request.permission, "permission")?;
+    let level = crate::access::Level::parse(permission).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Invalid permission '{}'. Valid permissions are: ('EDIT', 'MANAGE', 'NO_PERMISSIONS', 'READ', 'USE')",
+            permission.escape_debug()
+        ))
+    })?;
+    may_manage(&state, &principal, kind, resource_id).await?;
+    let grant = keelson_store::grants::ResourceGrant {
+        principal: username.to_string(),
+        resource_type: kind.to_string(),
+        resource_id: resource_id.to_string(),
+        permission: level.as_str().to_string(),
+        granted: state.store.now(),
+        granted_by: principal.name().to_string(),
+    };
+    state.store.put_resource_grant(&grant, false).await?;
+    state.access.forget();
+    Ok(Json(json!({})))
+}
+
+async fn revoke_permission(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(request): ApiJson<PermissionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (username, kind, resource_id) = grant_target(&request)?;
+    may_manage(&state, &principal, kind, resource_id).await?;
+    if !state.store.delete_resource_grant(username, kind, resource_id).await? {
+        return Err(ApiError::new(
+            ErrorCode::ResourceDoesNotExist,
+            format!("No permission for user={username} on resource_type={kind}, resource_id={resource_id}."),
+        ));
+    }
+    state.access.forget();
+    Ok(Json(json!({})))
+}
+
+/// What a request by `username` on the resource would be allowed: `allowed` is MLflow's
+/// `can_use`, `permission` the level itself.
+async fn get_permission(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(request): ApiQuery<PermissionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (username, kind, resource_id) = grant_target(&request)?;
+    if username != principal.name() {
+        may_manage(&state, &principal, kind, resource_id).await?;
+    }
+    let role = if username == principal.name() {
+        principal.workspace_role()
+    } else {
+        state.identities.role_in(&state.workspace, username).await?
+    };
+    let level = state.access.effective(username, role, kind, resource_id).await?;
+    Ok(Json(json!({ "allowed": level.allows(crate::access::Need::Use), "permission": level.as_str() })))
 }
