@@ -161,3 +161,45 @@ def test_a_workspace_without_a_grant_answers_as_one_that_does_not_exist(secured,
     with pytest.raises(MlflowException) as refused:
         mlflow.create_workspace(unique("hers"))
     assert error_code(refused) == "PERMISSION_DENIED"
+
+
+def test_per_resource_permissions_with_mlflows_auth_client(secured, as_admin):
+    """MLflow 3's `AuthServiceClient` (from `mlflow.server.get_app_client("basic-auth", ...)`)
+    grants, checks and revokes Keelson's per-resource permissions."""
+    from mlflow.server import get_app_client
+
+    auth = get_app_client("basic-auth", tracking_uri=secured.url)
+    admin_client = MlflowClient()
+    experiment_id = admin_client.create_experiment(unique("restricted"))
+    dana = unique("dana")
+    dana_token = token_for(secured, dana, "editor")
+
+    auth.grant_user_permission(dana, "experiment", experiment_id, "NO_PERMISSIONS")
+    checked = auth.get_user_permission(dana, "experiment", experiment_id)
+    assert (checked.allowed, checked.permission) == (False, "NO_PERMISSIONS")
+    with pytest.raises(MlflowException) as duplicate:
+        auth.grant_user_permission(dana, "experiment", experiment_id, "READ")
+    assert error_code(duplicate) == "RESOURCE_ALREADY_EXISTS"
+
+    as_admin.setenv("MLFLOW_TRACKING_TOKEN", dana_token)
+    client = MlflowClient()
+    with pytest.raises(MlflowException) as hidden:
+        client.get_experiment(experiment_id)
+    assert error_code(hidden) == "PERMISSION_DENIED"
+    assert experiment_id not in [e.experiment_id for e in client.search_experiments()]
+
+    # READ instead: she sees it and cannot add runs to it, though her role edits elsewhere.
+    as_admin.setenv("MLFLOW_TRACKING_TOKEN", secured.admin_token)
+    auth.revoke_user_permission(dana, "experiment", experiment_id)
+    auth.grant_user_permission(dana, "experiment", experiment_id, "READ")
+    as_admin.setenv("MLFLOW_TRACKING_TOKEN", dana_token)
+    client = MlflowClient()
+    assert client.get_experiment(experiment_id).experiment_id == experiment_id
+    with pytest.raises(MlflowException) as denied:
+        client.create_run(experiment_id)
+    assert error_code(denied) == "PERMISSION_DENIED"
+    own = client.create_experiment(unique("danas"))
+    client.create_run(own)
+    # What she made, she manages: she may delete it and grant on it.
+    assert auth.get_user_permission(dana, "experiment", own).permission == "MANAGE"
+    client.delete_experiment(own)
