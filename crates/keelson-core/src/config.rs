@@ -237,10 +237,53 @@ pub struct EgressConfig {
     /// Largest answer body read into memory (catalog files, webhook answers); downloads of
     /// dataset files stream to disk and are bounded by `data.max_download_bytes`.
     pub max_response_bytes: u64,
+    /// Per workspace (by name): destinations its requests may reach besides the lists above, and
+    /// whether it may reach public addresses (unset: as above). An operator's setting, not the
+    /// workspace's: `[egress.workspaces.team-a] allow_hosts = ["warehouse.team-a.internal"]`.
+    pub workspaces: std::collections::BTreeMap<String, WorkspaceEgressConfig>,
+}
+
+/// One workspace's additions to the egress policy (see [`EgressConfig::workspaces`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceEgressConfig {
+    pub allow_hosts: Vec<String>,
+    pub allow_cidrs: Vec<String>,
+    pub allow_public: Option<bool>,
 }
 
 impl EgressConfig {
+    /// The policy settings of workspace `name`: the server-wide lists with the workspace's own
+    /// added, and its `allow_public` where set.
+    pub fn for_workspace(&self, name: &str) -> EgressConfig {
+        let mut merged = EgressConfig { workspaces: Default::default(), ..self.clone() };
+        if let Some(own) = self.workspaces.get(name) {
+            merged.allow_hosts.extend(own.allow_hosts.iter().cloned());
+            merged.allow_cidrs.extend(own.allow_cidrs.iter().cloned());
+            if let Some(allow_public) = own.allow_public {
+                merged.allow_public = allow_public;
+            }
+        }
+        merged
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        for (name, own) in &self.workspaces {
+            if name != crate::workspaces::DEFAULT_WORKSPACE {
+                crate::workspaces::validate_workspace_name(name)
+                    .map_err(|reason| invalid("egress.workspaces", reason))?;
+            }
+            let lists = EgressConfig {
+                allow_hosts: own.allow_hosts.clone(),
+                allow_cidrs: own.allow_cidrs.clone(),
+                workspaces: Default::default(),
+                ..self.clone()
+            };
+            lists.validate().map_err(|error| ConfigError {
+                key: error.key.replacen("egress.", &format!("egress.workspaces.{name}."), 1),
+                ..error
+            })?;
+        }
         for cidr in &self.allow_cidrs {
             if !is_cidr(cidr) {
                 return Err(invalid(
@@ -299,6 +342,7 @@ impl Default for EgressConfig {
             connect_timeout_ms: 10_000,
             request_timeout_ms: 60_000,
             max_response_bytes: 10 * 1024 * 1024,
+            workspaces: Default::default(),
         }
     }
 }
@@ -870,5 +914,31 @@ mod tests {
         let text = toml::to_string(&shown).unwrap();
         assert!(!text.contains("hunter2") && !text.contains("\"abc\"") && !text.contains("c2VjcmV0"), "{text}");
         assert_eq!(mask_url_password("https://h/x?sas_token=s3cr3t&a=b"), "https://h/x?sas_token=***&a=b");
+    }
+
+    #[test]
+    fn a_workspace_adds_to_the_egress_lists_and_may_close_public_addresses() {
+        let mut egress = EgressConfig { allow_hosts: vec!["shared.internal".into()], ..EgressConfig::default() };
+        egress.workspaces.insert(
+            "team-a".into(),
+            WorkspaceEgressConfig {
+                allow_hosts: vec!["warehouse.team-a.internal".into()],
+                allow_cidrs: vec!["10.20.0.0/16".into()],
+                allow_public: Some(false),
+            },
+        );
+        let team = egress.for_workspace("team-a");
+        assert_eq!(team.allow_hosts, ["shared.internal", "warehouse.team-a.internal"]);
+        assert_eq!(team.allow_cidrs, ["10.20.0.0/16"]);
+        assert!(!team.allow_public);
+        let other = egress.for_workspace("team-b");
+        assert_eq!((other.allow_hosts.len(), other.allow_cidrs.len(), other.allow_public), (1, 0, true));
+        assert!(egress.validate().is_ok());
+        egress.workspaces.insert("Bad_Name".into(), WorkspaceEgressConfig::default());
+        assert_eq!(egress.validate().unwrap_err().key, "egress.workspaces");
+        egress.workspaces.remove("Bad_Name");
+        let bad_range = WorkspaceEgressConfig { allow_cidrs: vec!["10.0.0.1".into()], ..Default::default() };
+        egress.workspaces.insert("team-c".into(), bad_range);
+        assert_eq!(egress.validate().unwrap_err().key, "egress.workspaces.team-c.allow_cidrs");
     }
 }

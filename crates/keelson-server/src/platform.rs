@@ -272,12 +272,20 @@ impl Platform {
         artifacts: &ArtifactStore,
     ) -> Result<(AppState, HandlerRegistry), ServeError> {
         let config = self.workspace_config(name);
-        let data = data_service(&config, &store, artifacts, &self.outbound)?;
+        // Server-side requests of this workspace go where its own egress settings allow.
+        let outbound = if self.config.egress.workspaces.contains_key(name) {
+            let egress = keelson_egress::EgressPolicy::from_config(&config.egress.for_workspace(name))
+                .map_err(ServeError::Egress)?;
+            Outbound { egress, secrets: self.outbound.secrets.clone() }
+        } else {
+            self.outbound.clone()
+        };
+        let data = data_service(&config, &store, artifacts, &outbound)?;
         let mut job_handlers = self.base_jobs.clone();
         keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
         let mut job_kinds = job_handlers.kinds();
         job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
-        let monitoring = monitor_service(&config, &store, artifacts, job_kinds, &self.outbound)?;
+        let monitoring = monitor_service(&config, &store, artifacts, job_kinds, &outbound)?;
         keelson_monitor::jobs::register_monitor_jobs(&mut job_handlers, monitoring.clone());
         let model_source = crate::model_source::RegistryModelSource {
             registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
@@ -295,7 +303,7 @@ impl Platform {
             store.clone(),
             Arc::new(model_source),
             Some(collector),
-            self.outbound.egress.clone(),
+            outbound.egress.clone(),
         );
         let state = AppState::new(SharedState {
             workspace: name.to_string(),
@@ -313,7 +321,7 @@ impl Platform {
             catalog: self.catalog.clone(),
             catalog_sources: self.config.catalog.sources.clone(),
             access: crate::access::AccessControl::new(store.clone()),
-            egress: self.outbound.egress.clone(),
+            egress: outbound.egress.clone(),
             store,
             artifacts: artifacts.clone(),
             job_kinds: Arc::new(job_handlers.clone()),

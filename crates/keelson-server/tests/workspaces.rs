@@ -291,3 +291,35 @@ async fn a_workspace_admin_manages_its_own_roles_and_no_others() {
     let (status, _, _) = call_in(&app, None, Some(&admin), Method::DELETE, &bind("team-a", "vic"), None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn each_workspace_reaches_what_its_egress_settings_allow() {
+    // A loopback service stands for team-a's internal warehouse.
+    let router = axum::Router::new().route("/data.csv", axum::routing::get(|| async { "x\n1\n2\n" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = common::app_tweaked(true, 1 << 20, None, 0, |config| {
+        config.egress.workspaces.insert(
+            "team-a".into(),
+            keelson_core::config::WorkspaceEgressConfig {
+                allow_cidrs: vec!["127.0.0.0/8".into()],
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    app.platform.create_workspace("team-a", "", "keelson").await.unwrap();
+    app.platform.create_workspace("team-b", "", "keelson").await.unwrap();
+    let source = json!({"source": {"kind": "http", "url": format!("http://{internal}/data.csv"), "format": "csv"}});
+    for (workspace, allowed) in [(None, false), (Some("team-b"), false), (Some("team-a"), true)] {
+        let (status, body, _) =
+            call_in(&app, workspace, None, Method::POST, "/api/v1/datasets/warehouse/ingest", Some(source.clone()))
+                .await;
+        let refused = status == StatusCode::BAD_REQUEST && body["message"].as_str().unwrap_or("").contains("egress");
+        assert_eq!(refused, !allowed, "{workspace:?}: {status} {body}");
+        if allowed {
+            assert!(status.is_success(), "{workspace:?}: {status} {body}");
+        }
+    }
+}

@@ -57,6 +57,17 @@ pub async fn app_limited(
     tokens_file: Option<keelson_server::auth::TokenAuthenticator>,
     rate_limit_per_second: u32,
 ) -> TestApp {
+    app_tweaked(auth_disabled, max_body_bytes, tokens_file, rate_limit_per_second, |_| {}).await
+}
+
+/// [`app_limited`] with further settings made by `tweak`.
+pub async fn app_tweaked(
+    auth_disabled: bool,
+    max_body_bytes: usize,
+    tokens_file: Option<keelson_server::auth::TokenAuthenticator>,
+    rate_limit_per_second: u32,
+    tweak: impl FnOnce(&mut keelson_core::config::Config),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Store::open(&format!("sqlite://{}/k.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
@@ -69,6 +80,7 @@ pub async fn app_limited(
     // Jobs stay queued, so tests see what a call enqueued; nothing runs on a timer.
     config.worker.in_process = false;
     config.monitoring.scheduler_interval_seconds = 0;
+    tweak(&mut config);
     // The default egress policy: loopback and private destinations are refused, as on a real
     // server.
     let platform = Platform::start(
