@@ -114,6 +114,9 @@ enum Locate {
     Trace,
     /// The `model_id` path segment.
     LoggedModel,
+    /// The experiment a new trace names (`trace.trace_info.trace_location.mlflow_experiment`,
+    /// `0` when none, as the handler reads it).
+    TraceStart,
     /// The first segment of the artifact path (path or `path` query): an experiment id.
     ArtifactPath,
     /// `name` in the message (or the `name` path segment): a registered model or prompt.
@@ -201,7 +204,7 @@ fn rule(method: &Method, template: &str) -> Option<Rule> {
         template.strip_prefix("/api/3.0/mlflow/traces").or_else(|| template.strip_prefix("/ajax-api/3.0/mlflow/traces"))
     {
         return Some(match (method.as_str(), suffix) {
-            ("POST", "") => Rule::Check(Experiment, Update),
+            ("POST", "") => Rule::Check(TraceStart, Update),
             (_, "/search") => Rule::Check(Experiments, Read),
             (_, "/delete-traces") => Rule::Check(Experiment, Delete),
             ("GET", "/{trace_id}") => Rule::Check(Trace, Read),
@@ -506,6 +509,11 @@ async fn enforce_inner(state: &AppState, mut request: Request, next: Next) -> Re
     request = request_again;
     let path = request.uri().path().to_string();
     let anchors = locate_anchors(access.store(), locate, &path, &message).await?;
+    // Only a grant on the resource itself may allow more than the role: a call whose resource
+    // cannot be found is held to the role.
+    if anchors.is_empty() && !baseline.allows(need) {
+        return Err(denied(&name, need, None));
+    }
     for anchor in &anchors {
         let level = access.level_on(&name, role, anchor).await?;
         if !level.allows(need) {
@@ -577,13 +585,29 @@ async fn locate_anchors(store: &Store, locate: Locate, path: &str, message: &Val
     let experiment = |id: Option<String>| id.map(Anchor::Experiment).into_iter().collect::<Vec<_>>();
     Ok(match locate {
         Locate::Experiment => experiment(field(message, &["experiment_id"]).map(str::to_string)),
-        Locate::Experiments => match message.get("experiment_ids") {
-            Some(Value::Array(ids)) => {
-                ids.iter().filter_map(Value::as_str).map(|id| Anchor::Experiment(id.to_string())).collect()
+        Locate::Experiments => {
+            let mut anchors: Vec<Anchor> = match message.get("experiment_ids") {
+                Some(Value::Array(ids)) => {
+                    ids.iter().filter_map(Value::as_str).map(|id| Anchor::Experiment(id.to_string())).collect()
+                }
+                Some(Value::String(id)) => vec![Anchor::Experiment(id.clone())],
+                _ => Vec::new(),
+            };
+            // Trace searches may name experiments as locations instead.
+            if let Some(Value::Array(locations)) = message.get("locations") {
+                anchors.extend(
+                    locations
+                        .iter()
+                        .filter_map(|l| l["mlflow_experiment"]["experiment_id"].as_str())
+                        .map(|id| Anchor::Experiment(id.to_string())),
+                );
             }
-            Some(Value::String(id)) => vec![Anchor::Experiment(id.clone())],
-            _ => Vec::new(),
-        },
+            anchors
+        }
+        Locate::TraceStart => {
+            let location = &message["trace"]["trace_info"]["trace_location"]["mlflow_experiment"]["experiment_id"];
+            vec![Anchor::Experiment(location.as_str().unwrap_or("0").to_string())]
+        }
         Locate::ExperimentName => match field(message, &["experiment_name"]) {
             Some(name) => experiment(store.experiment_of(ExperimentChild::ByName, name).await?),
             None => Vec::new(),

@@ -203,3 +203,43 @@ async fn who_may_grant_and_what_a_grant_check_answers() {
         call_as(&app, &eddie, Method::POST, "/api/3.0/mlflow/users/permissions/revoke", Some(revoke)).await;
     assert_eq!((status, body["error_code"].as_str()), (StatusCode::NOT_FOUND, Some("RESOURCE_DOES_NOT_EXIST")));
 }
+
+#[tokio::test]
+async fn traces_are_held_to_the_experiment_they_name_however_it_is_named() {
+    let app = app_with(false, 1 << 20).await;
+    let ada = token(&app, "ada", Role::Admin).await;
+    let eddie = token(&app, "eddie", Role::Editor).await;
+    let vera = token(&app, "vera", Role::Viewer).await;
+    let open = experiment(&app, &ada, "open").await;
+    let closed = experiment(&app, &ada, "closed").await;
+    grant(&app, &ada, "vera", "experiment", &open, "EDIT").await;
+    grant(&app, &ada, "eddie", "experiment", &closed, "NO_PERMISSIONS").await;
+    let start = |experiment_id: &str, trace_id: &str| {
+        json!({"trace": {"trace_info": {
+            "trace_id": trace_id,
+            "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}},
+            "request_time": "2026-12-08T00:00:00Z", "state": "OK"}}})
+    };
+    let traces = "/api/3.0/mlflow/traces";
+    // Vera's grant raises her on `open` only: the experiment inside the trace decides.
+    let (status, body, _) = call_as(&app, &vera, Method::POST, traces, Some(start(&open, "tr-1"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = call_as(&app, &vera, Method::POST, traces, Some(start(&closed, "tr-2"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A request whose experiment cannot be found is held to her role.
+    let (status, _, _) = call_as(&app, &vera, Method::POST, traces, Some(json!({"trace": {}}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Eddie cannot write to or search `closed`, by id or by location.
+    let (status, _, _) = call_as(&app, &eddie, Method::POST, traces, Some(start(&closed, "tr-3"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for search in [
+        json!({"experiment_ids": [closed]}),
+        json!({"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": closed}}]}),
+    ] {
+        let (status, body, _) =
+            call_as(&app, &eddie, Method::POST, &format!("{traces}/search"), Some(search.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{search}: {body}");
+    }
+    let (status, _, _) = call_as(&app, &eddie, Method::GET, &format!("{traces}/tr-1"), None).await;
+    assert_eq!(status, StatusCode::OK, "`open` is readable to him");
+}
