@@ -281,30 +281,100 @@ async fn worker_self_check(config: Config) {
     }
 }
 
+/// Runs jobs of every workspace: one worker per workspace database, started for workspaces made
+/// while it runs (the list is read again every `WORKSPACE_POLL`) and stopped for deleted ones.
 async fn work(config: Config, worker_id: Option<String>) -> anyhow::Result<()> {
+    const WORKSPACE_POLL: std::time::Duration = std::time::Duration::from_secs(30);
     let (store, artifacts) = keelson_server::serve::open_stores(&config).await?;
     let outbound = keelson_server::serve::Outbound::from_config(&config, &store)?;
-    let mut handlers = HandlerRegistry::with_builtins();
-    keelson_data::jobs::register_data_jobs(
-        &mut handlers,
-        keelson_server::serve::data_service(&config, &store, &artifacts, &outbound)?,
-    );
-    let mut job_kinds = handlers.kinds();
-    job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
-    keelson_monitor::jobs::register_monitor_jobs(
-        &mut handlers,
-        keelson_server::serve::monitor_service(&config, &store, &artifacts, job_kinds, &outbound)?,
-    );
     let options = WorkerOptions::from_config(&config, worker_id.unwrap_or_else(default_worker_id));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    println!("keelson worker {} polling {}", options.worker_id, store.display_url());
-    Worker::new(store.clone(), handlers, options).run(stop_rx).await?;
+    println!("keelson worker {} polling {} and its workspaces", options.worker_id, store.display_url());
+    let mut running: std::collections::BTreeMap<String, WorkspaceWorker> = Default::default();
+    loop {
+        let mut names = vec![keelson_core::workspaces::DEFAULT_WORKSPACE.to_string()];
+        match store.list_workspaces().await {
+            Ok(listed) => names.extend(listed.into_iter().map(|w| w.name)),
+            Err(error) => tracing::warn!(%error, "could not list workspaces"),
+        }
+        let gone: Vec<String> = running.keys().filter(|name| !names.contains(name)).cloned().collect();
+        for name in gone {
+            if let Some(worker) = running.remove(&name) {
+                worker.stop().await;
+            }
+        }
+        let new: Vec<String> = names.into_iter().filter(|name| !running.contains_key(name)).collect();
+        for name in &new {
+            match WorkspaceWorker::start(&config, &store, &artifacts, &outbound, name, &options).await {
+                Ok(worker) => {
+                    running.insert(name.clone(), worker);
+                }
+                Err(error) => tracing::error!(error = %format!("{error:#}"), workspace = %name, "cannot run its jobs"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WORKSPACE_POLL) => {}
+            _ = stop_rx.wait_for(|stop| *stop) => break,
+        }
+    }
+    for (_, worker) in std::mem::take(&mut running) {
+        worker.stop().await;
+    }
     store.close().await;
     Ok(())
+}
+
+/// One workspace's worker in a `keelson worker` process.
+struct WorkspaceWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    /// The workspace's own store, closed with it; `None` for the default one, which the
+    /// process keeps.
+    own_store: Option<keelson_store::Store>,
+}
+
+impl WorkspaceWorker {
+    async fn start(
+        config: &Config,
+        system: &keelson_store::Store,
+        artifacts: &keelson_artifacts::ArtifactStore,
+        outbound: &keelson_server::serve::Outbound,
+        name: &str,
+        options: &WorkerOptions,
+    ) -> anyhow::Result<WorkspaceWorker> {
+        let default = name == keelson_core::workspaces::DEFAULT_WORKSPACE;
+        let store = if default { system.clone() } else { system.open_workspace(name).await? };
+        let artifacts = if default { artifacts.clone() } else { artifacts.for_workspace(name).await? };
+        let jobs = keelson_server::platform::workspace_jobs(
+            config,
+            &HandlerRegistry::with_builtins(),
+            outbound,
+            name,
+            &store,
+            &artifacts,
+        )?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = Worker::new(store.clone(), jobs.handlers, options.clone());
+        let workspace = name.to_string();
+        let task = tokio::spawn(async move {
+            if let Err(error) = worker.run(stop_rx).await {
+                tracing::error!(%error, workspace, "worker failed");
+            }
+        });
+        Ok(WorkspaceWorker { stop, task, own_store: (!default).then_some(store) })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        if let Some(store) = self.own_store {
+            store.close().await;
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -185,6 +185,73 @@ async fn worker_processes_share_a_postgres_queue() {
     admin.execute_for_tests(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
 
+/// A standalone worker runs the jobs of every workspace, each in its own database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_worker_runs_every_workspaces_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &["--no-worker"]);
+    let http = reqwest::Client::new();
+    let enqueue = |workspace: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/jobs", server.url);
+        async move {
+            let job: Value = http
+                .post(url)
+                .header("x-keelson-workspace", workspace)
+                .json(&json!({"kind": "system.noop"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            job["id"].as_str().unwrap_or_else(|| panic!("{job}")).to_string()
+        }
+    };
+    let made = http
+        .post(format!("{}/api/3.0/mlflow/workspaces", server.url))
+        .json(&json!({"name": "team-a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::CREATED);
+    let jobs = [("default", enqueue("default").await), ("team-a", enqueue("team-a").await)];
+    let mut worker = keelson()
+        .args(["worker", "--worker-id", "standalone"])
+        .env("KEELSON_DATA_DIR", &data)
+        .env("KEELSON_WORKER__POLL_INTERVAL_MS", "50")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut finished = Vec::new();
+    for _ in 0..200 {
+        finished.clear();
+        for (workspace, id) in &jobs {
+            let job: Value = http
+                .get(format!("{}/api/v1/jobs/{id}", server.url))
+                .header("x-keelson-workspace", *workspace)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if job["status"] == "succeeded" {
+                finished.push(*workspace);
+            }
+        }
+        if finished.len() == jobs.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::process::Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
+    assert!(worker.wait().unwrap().success(), "worker exits cleanly on SIGTERM");
+    assert_eq!(finished, ["default", "team-a"], "server log:\n{}", server.log());
+}
+
 /// The README's first command: the embedded default starts, prints its URL and runs a job.
 #[test]
 fn quickstart_serves_the_embedded_default() {

@@ -271,22 +271,8 @@ impl Platform {
         store: Store,
         artifacts: &ArtifactStore,
     ) -> Result<(AppState, HandlerRegistry), ServeError> {
-        let config = self.workspace_config(name);
-        // Server-side requests of this workspace go where its own egress settings allow.
-        let outbound = if self.config.egress.workspaces.contains_key(name) {
-            let egress = keelson_egress::EgressPolicy::from_config(&config.egress.for_workspace(name))
-                .map_err(ServeError::Egress)?;
-            Outbound { egress, secrets: self.outbound.secrets.clone() }
-        } else {
-            self.outbound.clone()
-        };
-        let data = data_service(&config, &store, artifacts, &outbound)?;
-        let mut job_handlers = self.base_jobs.clone();
-        keelson_data::jobs::register_data_jobs(&mut job_handlers, data.clone());
-        let mut job_kinds = job_handlers.kinds();
-        job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
-        let monitoring = monitor_service(&config, &store, artifacts, job_kinds, &outbound)?;
-        keelson_monitor::jobs::register_monitor_jobs(&mut job_handlers, monitoring.clone());
+        let WorkspaceJobs { config, outbound, data, monitoring, handlers: job_handlers } =
+            workspace_jobs(&self.config, &self.base_jobs, &self.outbound, name, &store, artifacts)?;
         let model_source = crate::model_source::RegistryModelSource {
             registry: keelson_tracking::RegistryService::new(store.clone(), artifacts.clone()),
             artifacts: artifacts.clone(),
@@ -335,20 +321,6 @@ impl Platform {
         Ok((state, job_handlers))
     }
 
-    /// The configuration as workspace `name` sees it: its own scratch space.
-    fn workspace_config(&self, name: &str) -> Config {
-        let mut config = self.config.clone();
-        if name != DEFAULT_WORKSPACE {
-            let scratch = if config.data.scratch_dir.is_empty() {
-                std::path::Path::new(&config.data_dir).join("scratch")
-            } else {
-                std::path::PathBuf::from(&config.data.scratch_dir)
-            };
-            config.data.scratch_dir = scratch.join("workspaces").join(name).display().to_string();
-        }
-        config
-    }
-
     /// Whether the caller may see workspace `name`, and the principal as it acts there.
     async fn admit(&self, principal: Principal, name: &str) -> Option<Principal> {
         if name == DEFAULT_WORKSPACE {
@@ -381,6 +353,58 @@ impl OpenWorkspace {
             }
         }
     }
+}
+
+/// What runs jobs in one workspace: its configuration (own scratch space), its outbound policy
+/// (its own egress settings), its data and monitoring services, and the job handlers over them.
+/// The server's in-process workers and standalone `keelson worker` processes build it alike.
+pub struct WorkspaceJobs {
+    pub config: Config,
+    pub outbound: Outbound,
+    pub data: keelson_data::DataService,
+    pub monitoring: keelson_monitor::MonitorService,
+    pub handlers: HandlerRegistry,
+}
+
+pub fn workspace_jobs(
+    config: &Config,
+    base_jobs: &HandlerRegistry,
+    base_outbound: &Outbound,
+    name: &str,
+    store: &Store,
+    artifacts: &ArtifactStore,
+) -> Result<WorkspaceJobs, ServeError> {
+    let config = workspace_config(config, name);
+    // Server-side requests of this workspace go where its own egress settings allow.
+    let outbound = if config.egress.workspaces.contains_key(name) {
+        let egress = keelson_egress::EgressPolicy::from_config(&config.egress.for_workspace(name))
+            .map_err(ServeError::Egress)?;
+        Outbound { egress, secrets: base_outbound.secrets.clone() }
+    } else {
+        base_outbound.clone()
+    };
+    let data = data_service(&config, store, artifacts, &outbound)?;
+    let mut handlers = base_jobs.clone();
+    keelson_data::jobs::register_data_jobs(&mut handlers, data.clone());
+    let mut job_kinds = handlers.kinds();
+    job_kinds.push(keelson_monitor::service::MONITOR_RUN_JOB.to_string());
+    let monitoring = monitor_service(&config, store, artifacts, job_kinds, &outbound)?;
+    keelson_monitor::jobs::register_monitor_jobs(&mut handlers, monitoring.clone());
+    Ok(WorkspaceJobs { config, outbound, data, monitoring, handlers })
+}
+
+/// The configuration as workspace `name` sees it: its own scratch space.
+fn workspace_config(config: &Config, name: &str) -> Config {
+    let mut config = config.clone();
+    if name != DEFAULT_WORKSPACE {
+        let scratch = if config.data.scratch_dir.is_empty() {
+            std::path::Path::new(&config.data_dir).join("scratch")
+        } else {
+            std::path::PathBuf::from(&config.data.scratch_dir)
+        };
+        config.data.scratch_dir = scratch.join("workspaces").join(name).display().to_string();
+    }
+    config
 }
 
 /// Hands each request to its workspace's routes (see the module's comment).
