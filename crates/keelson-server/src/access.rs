@@ -245,6 +245,15 @@ pub fn route_need(method: &Method, template: &str) -> Option<Need> {
     }
 }
 
+/// Whether a route creates a resource (its maker gets MANAGE) or lists resources (the answer is
+/// filtered), the rules that name no single resource.
+pub fn route_filters_or_creates(method: &Method, template: &str) -> bool {
+    matches!(
+        rule(method, template),
+        Some(Rule::CreateExperiment | Rule::CreateModel | Rule::FilterExperiments | Rule::FilterModels(_))
+    )
+}
+
 /// A principal's grants in one workspace, cached like credentials.
 #[derive(Clone)]
 pub struct AccessControl {

@@ -243,3 +243,30 @@ async fn traces_are_held_to_the_experiment_they_name_however_it_is_named() {
     let (status, _, _) = call_as(&app, &eddie, Method::GET, &format!("{traces}/tr-1"), None).await;
     assert_eq!(status, StatusCode::OK, "`open` is readable to him");
 }
+
+/// Every route of MLflow's tracking and registry surfaces names the resource it acts on, so a
+/// route added later cannot skip per-resource permissions by being forgotten.
+#[tokio::test]
+async fn every_mlflow_resource_route_has_a_resource_rule() {
+    let app = app_with(true, 1 << 20).await;
+    // Routes that act on no experiment or model: capabilities, workspaces, grants themselves.
+    let exempt = ["/server-info", "/workspaces", "/users/permissions"];
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for route in &app.routes {
+        let mlflow = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/3.0/mlflow"]
+            .iter()
+            .any(|prefix| route.path.starts_with(prefix));
+        if !mlflow || exempt.iter().any(|e| route.path.contains(e)) {
+            continue;
+        }
+        let has_rule = keelson_server::access::route_need(&route.method, &route.path).is_some()
+            || keelson_server::access::route_filters_or_creates(&route.method, &route.path);
+        if !has_rule {
+            missing.push(format!("{} {}", route.method, route.path));
+        }
+        checked += 1;
+    }
+    assert!(missing.is_empty(), "routes without a per-resource rule: {missing:#?}");
+    assert!(checked >= 100, "only {checked} MLflow routes were checked");
+}
