@@ -267,6 +267,19 @@ def start_server(
     raise AssertionError("unreachable")
 
 
+def start_secured_server(workdir: Path, backend: str) -> KeelsonServer:
+    """`keelson server` with authentication on, and the admin token its first start printed (as
+    `server.admin_token`)."""
+    server = start_server(workdir, backend, env={"KEELSON_AUTH__DISABLED": "false"})
+    match = re.search(r"^\s+(kst_[A-Za-z0-9_-]+)\s*$", server.log(), re.MULTILINE)
+    if not match:
+        log = server.log()
+        stop_server(server)
+        pytest.fail(f"the first start prints an admin token:\n{log}", pytrace=False)
+    server.admin_token = match.group(1)
+    return server
+
+
 def wait_until_ready(
     server: KeelsonServer, path: str = "/health/ready", timeout_s: float = STARTUP_TIMEOUT_S
 ) -> str | None:

@@ -5,7 +5,6 @@ does not exist (MLflow's RESOURCE_DOES_NOT_EXIST); deletion. Both metadata backe
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import mlflow
@@ -14,19 +13,15 @@ import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from conftest import BACKENDS, REFERENCE_MLFLOW, secret_canary, start_server, stop_server
+from conftest import BACKENDS, REFERENCE_MLFLOW, secret_canary, start_secured_server, stop_server
 
 pytestmark = pytest.mark.skipif(REFERENCE_MLFLOW, reason="Keelson's own identities")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def secured(request, tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp(f"ws-{request.param}"), request.param,
-                          env={"KEELSON_AUTH__DISABLED": "false"})
+    server = start_secured_server(tmp_path_factory.mktemp(f"ws-{request.param}"), request.param)
     try:
-        match = re.search(r"^\s+(kst_[A-Za-z0-9_-]+)\s*$", server.log(), re.MULTILINE)
-        assert match, f"the first start prints an admin token:\n{server.log()}"
-        server.admin_token = match.group(1)
         yield server
     finally:
         stop_server(server)

@@ -352,27 +352,7 @@ impl ArtifactStore {
     /// `prefix` is not below it and stays.
     pub async fn delete_prefix(&self, prefix: &ArtifactKey) -> Result<usize> {
         let location = self.writable_location(prefix)?;
-        // Listed in full first: deleting while a local directory walk runs disturbs the walk.
-        let doomed: Vec<Path> = self
-            .shared
-            .store
-            .list(Some(&location))
-            .try_filter(|meta| std::future::ready(is_listed(meta.location.as_ref(), Some(prefix))))
-            .map_ok(|meta| meta.location)
-            .try_collect()
-            .await
-            .map_err(|error| ArtifactError::from_backend("list", prefix.as_str(), error))?;
-        let mut results = self.shared.store.delete_stream(stream::iter(doomed.into_iter().map(Ok)).boxed());
-        let mut deleted = 0;
-        while let Some(result) = results.next().await {
-            match result {
-                Ok(_) => deleted += 1,
-                // Someone else deleted it meanwhile; it is gone either way.
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => return Err(ArtifactError::from_backend("delete", prefix.as_str(), error)),
-            }
-        }
-        Ok(deleted)
+        self.delete_below(&location, prefix.as_str(), |path| is_listed(path, Some(prefix))).await
     }
 
     /// The store of workspace `name`: the same backend below `.keelson/workspaces/<name>`, a
@@ -401,21 +381,29 @@ impl ArtifactStore {
     /// how many went.
     pub async fn delete_workspace(&self, name: &str) -> Result<usize> {
         let prefix = workspace_prefix(name)?;
+        self.delete_below(&prefix, prefix.as_ref(), |_| true).await
+    }
+
+    /// Deletes every object listed below `location` that `keep` accepts; answers how many went.
+    async fn delete_below(&self, location: &Path, label: &str, keep: impl Fn(&str) -> bool) -> Result<usize> {
+        // Listed in full first: deleting while a local directory walk runs disturbs the walk.
         let doomed: Vec<Path> = self
             .shared
             .store
-            .list(Some(&prefix))
+            .list(Some(location))
+            .try_filter(|meta| std::future::ready(keep(meta.location.as_ref())))
             .map_ok(|meta| meta.location)
             .try_collect()
             .await
-            .map_err(|error| ArtifactError::from_backend("list", prefix.as_ref(), error))?;
+            .map_err(|error| ArtifactError::from_backend("list", label, error))?;
         let mut results = self.shared.store.delete_stream(stream::iter(doomed.into_iter().map(Ok)).boxed());
         let mut deleted = 0;
         while let Some(result) = results.next().await {
             match result {
                 Ok(_) => deleted += 1,
+                // Someone else deleted it meanwhile; it is gone either way.
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => return Err(ArtifactError::from_backend("delete", prefix.as_ref(), error)),
+                Err(error) => return Err(ArtifactError::from_backend("delete", label, error)),
             }
         }
         Ok(deleted)
