@@ -7,8 +7,11 @@
 //!
 //!     cargo bench -p keelson-server --bench auth_cost [-- ROUNDS REQUESTS_PER_ROUND]
 //!
-//! Requests: `runs/get` (a read) and `runs/log-batch` (a write: the audit log records it in
-//! every mode, so the difference is authentication, roles, workspaces and per-resource grants).
+//! Requests: `/api/v1/whoami` (no store: the middleware alone), `experiments/get` without an id
+//! (an MLflow route refused by its handler: the middleware and per-resource checks, no store),
+//! `runs/get` (a read) and
+//! `runs/log-batch` (a write: the audit log records it in every mode, so the difference is
+//! authentication, roles, workspaces and per-resource grants).
 //! Modes take turns, round by round, so drift hits them alike.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -115,6 +118,13 @@ async fn burst(mode: &Mode, kind: &str, start: usize, count: usize) -> f64 {
     for i in start..start + count {
         let (status, _) = if kind == "get" {
             send(mode, "GET", &get, None).await
+        } else if kind == "whoami" {
+            send(mode, "GET", "/api/v1/whoami", None).await
+        } else if kind == "mlflow-400" {
+            // An MLflow route refused by its handler before any store access: the whole stack,
+            // per-resource checks included, without the database's noise.
+            let (status, answer) = send(mode, "GET", "/api/2.0/mlflow/experiments/get", None).await;
+            (if status == StatusCode::BAD_REQUEST { StatusCode::OK } else { status }, answer)
         } else {
             let body = json!({"run_id": mode.run_id,
                               "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": i}]});
@@ -124,6 +134,11 @@ async fn burst(mode: &Mode, kind: &str, start: usize, count: usize) -> f64 {
     }
     (process_cpu_micros() - before) / count as f64
 }
+
+/// `whoami` touches no store: the whole middleware stack and the handler, nothing else, so it
+/// shows what authentication costs with the least noise around it.
+/// `mlflow-400` is an MLflow route answered before the store (per-resource checks included).
+const KINDS: [&str; 4] = ["whoami", "mlflow-400", "get", "log-batch"];
 
 fn mean_and_spread(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
@@ -141,12 +156,13 @@ fn main() {
     runtime.block_on(async {
         let modes = [mode("off").await, mode("token").await, mode("password").await];
         for mode in &modes {
-            burst(mode, "get", 0, per_round).await;
-            burst(mode, "log-batch", 0, per_round).await;
+            for kind in KINDS {
+                burst(mode, kind, 0, per_round).await;
+            }
         }
         println!("auth_cost: {rounds} rounds x {per_round} requests per kind and mode, process CPU per request");
         println!("{:<10} {:>8} {:>12} {:>22}", "request", "mode", "µs/request", "vs off (± std. error)");
-        for kind in ["get", "log-batch"] {
+        for kind in KINDS {
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
             for round in 0..rounds {
                 for (i, mode) in modes.iter().enumerate() {
