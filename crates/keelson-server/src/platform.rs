@@ -58,6 +58,8 @@ pub struct Platform {
     open: RwLock<HashMap<String, Arc<OpenWorkspace>>>,
     /// Serialises opening and closing, so a workspace is never built twice at once.
     changing: tokio::sync::Mutex<()>,
+    /// Workspace names recently found not to exist, and when.
+    absent: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// A workspace being served: its state, its routes and what runs in the background for it.
@@ -121,6 +123,7 @@ impl Platform {
             routes: OnceLock::new(),
             open: RwLock::new(HashMap::new()),
             changing: tokio::sync::Mutex::new(()),
+            absent: std::sync::Mutex::new(HashMap::new()),
             config,
         });
         platform.open_workspace(DEFAULT_WORKSPACE).await?;
@@ -322,11 +325,11 @@ impl Platform {
     }
 
     /// Whether the caller may see workspace `name`, and the principal as it acts there.
-    async fn admit(&self, principal: Principal, name: &str) -> Option<Principal> {
+    async fn admit(self: &Arc<Self>, principal: Principal, name: &str) -> Option<Principal> {
         if name == DEFAULT_WORKSPACE {
             return Some(principal);
         }
-        self.workspace(name)?;
+        self.ensure_open(name).await?;
         if matches!(principal, Principal::Anonymous) {
             return self.config.auth.disabled.then_some(Principal::Anonymous);
         }
@@ -340,6 +343,72 @@ impl Platform {
         }
     }
 }
+
+impl Platform {
+    /// The open workspace `name`, opening it when another replica made it since this one
+    /// started. Names that are not listed are remembered as absent for a few seconds, so a
+    /// caller naming workspaces at random costs no query per request.
+    async fn ensure_open(self: &Arc<Self>, name: &str) -> Option<Arc<OpenWorkspace>> {
+        if let Some(open) = self.workspace(name) {
+            return Some(open);
+        }
+        keelson_core::workspaces::validate_workspace_name(name).ok()?;
+        {
+            let mut absent = self.absent.lock().unwrap_or_else(|p| p.into_inner());
+            if absent.get(name).is_some_and(|at| at.elapsed() < ABSENT_FOR) {
+                return None;
+            }
+            absent.remove(name);
+        }
+        match self.system_store.get_workspace(name).await {
+            Ok(_) => match self.open_workspace(name).await {
+                Ok(open) => Some(open),
+                Err(error) => {
+                    tracing::error!(%error, workspace = name, "cannot open a listed workspace");
+                    None
+                }
+            },
+            Err(_) => {
+                let mut absent = self.absent.lock().unwrap_or_else(|p| p.into_inner());
+                if absent.len() >= MAX_ABSENT {
+                    absent.clear();
+                }
+                absent.insert(name.to_string(), std::time::Instant::now());
+                None
+            }
+        }
+    }
+
+    /// Brings the open workspaces in line with the list (other replicas make and delete
+    /// workspaces): opens new ones, closes deleted ones. The server runs it every 30 s.
+    pub async fn sync_workspaces(self: &Arc<Self>) -> Result<(), ServeError> {
+        let listed: Vec<String> = self.system_store.list_workspaces().await?.into_iter().map(|w| w.name).collect();
+        for name in &listed {
+            if self.workspace(name).is_none() {
+                self.open_workspace(name).await?;
+            }
+        }
+        let gone: Vec<String> = self
+            .workspace_names()
+            .into_iter()
+            .filter(|name| name != DEFAULT_WORKSPACE && !listed.contains(name))
+            .collect();
+        for name in gone {
+            let _changing = self.changing.lock().await;
+            let removed = self.open.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            if let Some(open) = removed {
+                open.shut_down().await;
+                open.state.store.close().await;
+                tracing::info!(workspace = %name, "workspace closed: deleted elsewhere");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long a workspace name found absent is not looked up again.
+const ABSENT_FOR: Duration = Duration::from_secs(5);
+const MAX_ABSENT: usize = 10_000;
 
 impl OpenWorkspace {
     async fn shut_down(&self) {

@@ -202,6 +202,20 @@ where
         tracing::info!("shutdown requested: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
+    // Other replicas make and delete workspaces: follow the list.
+    let following = platform.clone();
+    let mut stop_following = stop_rx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = stop_following.wait_for(|stop| *stop) => return,
+            }
+            if let Err(error) = following.sync_workspaces().await {
+                tracing::warn!(%error, "could not follow the list of workspaces");
+            }
+        }
+    });
     // Workers stop claiming jobs when shutdown begins, beside the requests finishing.
     let stopping = platform.clone();
     let mut stop_workers = stop_rx.clone();

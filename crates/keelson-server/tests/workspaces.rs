@@ -323,3 +323,55 @@ async fn each_workspace_reaches_what_its_egress_settings_allow() {
         }
     }
 }
+
+/// Replicas share the database: a workspace made through one is served by another at once, and
+/// one deleted through one is closed by the other when it follows the list.
+#[tokio::test]
+async fn replicas_follow_workspaces_made_and_deleted_elsewhere() {
+    let app = app_with(true, 1 << 20).await;
+    let store = keelson_store::Store::open(
+        &format!("sqlite://{}/k.db", app.dir().display()),
+        &keelson_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let artifacts = keelson_artifacts::ArtifactStore::local(&app.dir().join("artifacts")).await.unwrap();
+    let mut config = keelson_core::config::Config { data_dir: app.dir().display().to_string(), ..Default::default() };
+    config.auth.disabled = true;
+    config.worker.in_process = false;
+    let other = keelson_server::Platform::start(
+        keelson_server::PlatformOptions {
+            config,
+            job_handlers: keelson_store::worker::HandlerRegistry::with_builtins(),
+            tokens_file: None,
+        },
+        store,
+        artifacts,
+    )
+    .await
+    .unwrap();
+    let other_router = other.router();
+    let search = |router: axum::Router| async move {
+        let request = axum::http::Request::builder()
+            .method(Method::GET)
+            .uri("/api/2.0/mlflow/experiments/search?max_results=10")
+            .header("x-mlflow-workspace", "team-r")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(router, request).await.unwrap().status()
+    };
+    // Asked before it exists, then made through the first replica: the second serves it at once.
+    assert_eq!(search(other_router.clone()).await, StatusCode::NOT_FOUND);
+    let (status, _, _) = call_in(&app, None, None, Method::POST, WORKSPACES, Some(json!({"name": "team-r"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(search(other_router.clone()).await, StatusCode::OK);
+    // Deleted through the first: the second closes it when it follows the list.
+    let (status, _, _) =
+        call_in(&app, None, None, Method::DELETE, &format!("{WORKSPACES}/team-r?mode=CASCADE"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    other.sync_workspaces().await.unwrap();
+    assert_eq!(other.workspace_names(), ["default"]);
+    assert_eq!(search(other_router).await, StatusCode::NOT_FOUND);
+    other.shut_down().await;
+}
