@@ -281,6 +281,19 @@ enum Anchor {
     Model(String),
 }
 
+impl Anchor {
+    /// An experiment by its id as the store reads it: `07` and ` 7` are experiment 7, so a
+    /// grant on `7` must apply to them too.
+    fn experiment(id: &str) -> Anchor {
+        Anchor::Experiment(canonical_experiment_id(id))
+    }
+}
+
+/// An experiment id in the one spelling grants are kept in.
+pub fn canonical_experiment_id(id: &str) -> String {
+    id.trim().parse::<i64>().map_or_else(|_| id.to_string(), |n| n.to_string())
+}
+
 impl AccessControl {
     pub fn new(store: Store) -> AccessControl {
         AccessControl { store, grants: Arc::default() }
@@ -351,7 +364,7 @@ impl AccessControl {
     ) -> Result<Level, ApiError> {
         let Some(role) = role else { return Ok(Level::NoPermissions) };
         let anchor = if resource_type == "experiment" {
-            Anchor::Experiment(resource_id.to_string())
+            Anchor::experiment(resource_id)
         } else {
             Anchor::Model(resource_id.to_string())
         };
@@ -482,7 +495,7 @@ async fn enforce_inner(state: &AppState, mut request: Request, next: Next) -> Re
                 let mut kept = Vec::with_capacity(items.len());
                 for item in items.drain(..) {
                     let id = item[key].as_str().unwrap_or_default().to_string();
-                    let anchor = if key == "name" { Anchor::Model(id) } else { Anchor::Experiment(id) };
+                    let anchor = if key == "name" { Anchor::Model(id) } else { Anchor::experiment(&id) };
                     if access.level_on(&name, role, &anchor).await?.allows(Need::Read) {
                         kept.push(item);
                     }
@@ -591,15 +604,13 @@ fn field<'a>(message: &'a Value, names: &[&str]) -> Option<&'a str> {
 /// handler answers its absence.
 async fn locate_anchors(store: &Store, locate: Locate, path: &str, message: &Value) -> Result<Vec<Anchor>, ApiError> {
     let segment_after = |marker: &str| path.split('/').skip_while(|s| *s != marker).nth(1).map(percent_decode);
-    let experiment = |id: Option<String>| id.map(Anchor::Experiment).into_iter().collect::<Vec<_>>();
+    let experiment = |id: Option<String>| id.map(|id| Anchor::experiment(&id)).into_iter().collect::<Vec<_>>();
     Ok(match locate {
         Locate::Experiment => experiment(field(message, &["experiment_id"]).map(str::to_string)),
         Locate::Experiments => {
             let mut anchors: Vec<Anchor> = match message.get("experiment_ids") {
-                Some(Value::Array(ids)) => {
-                    ids.iter().filter_map(Value::as_str).map(|id| Anchor::Experiment(id.to_string())).collect()
-                }
-                Some(Value::String(id)) => vec![Anchor::Experiment(id.clone())],
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(Anchor::experiment).collect(),
+                Some(Value::String(id)) => vec![Anchor::experiment(id)],
                 _ => Vec::new(),
             };
             // Trace searches may name experiments as locations instead.
@@ -608,14 +619,14 @@ async fn locate_anchors(store: &Store, locate: Locate, path: &str, message: &Val
                     locations
                         .iter()
                         .filter_map(|l| l["mlflow_experiment"]["experiment_id"].as_str())
-                        .map(|id| Anchor::Experiment(id.to_string())),
+                        .map(Anchor::experiment),
                 );
             }
             anchors
         }
         Locate::TraceStart => {
             let location = &message["trace"]["trace_info"]["trace_location"]["mlflow_experiment"]["experiment_id"];
-            vec![Anchor::Experiment(location.as_str().unwrap_or("0").to_string())]
+            vec![Anchor::experiment(location.as_str().unwrap_or("0"))]
         }
         Locate::ExperimentName => match field(message, &["experiment_name"]) {
             Some(name) => experiment(store.experiment_of(ExperimentChild::ByName, name).await?),

@@ -89,7 +89,12 @@ async fn creators_manage_what_they_make_and_grants_raise_or_lower_a_role() {
     }
     let (status, _) = post(&app, &eddie, "/runs/set-tag", json!({"run_id": run_id, "key": "k", "value": "v"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = post(&app, &eddie, "/runs/search", json!({"experiment_ids": [theirs]})).await;
+    // However the id is spelt: the store reads `07` and ` 7` as experiment 7.
+    for spelling in [theirs.clone(), format!("0{theirs}"), format!(" {theirs}")] {
+        let (status, body) = post(&app, &eddie, "/runs/search", json!({"experiment_ids": [spelling]})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{spelling:?}: {body}");
+    }
+    let (status, _) = get(&app, &eddie, &format!("/api/2.0/mlflow/experiments/get?experiment_id=0{theirs}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, listed) = post(&app, &eddie, "/experiments/search", json!({"max_results": 100})).await;
     let names: Vec<&str> =

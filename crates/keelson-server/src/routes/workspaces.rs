@@ -306,7 +306,7 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiEr
 }
 
 /// The grant's subject and resource, checked.
-fn grant_target(request: &PermissionRequest) -> Result<(&str, &'static str, &str), ApiError> {
+fn grant_target(request: &PermissionRequest) -> Result<(&str, &'static str, String), ApiError> {
     let username = required(&request.username, "username")?;
     crate::identity::validate_principal_name(username).map_err(ApiError::from)?;
     let resource_type = required(&request.resource_type, "resource_type")?;
@@ -325,6 +325,12 @@ fn grant_target(request: &PermissionRequest) -> Result<(&str, &'static str, &str
     if resource_id.chars().count() > 500 {
         return Err(ApiError::invalid("resource_id is at most 500 characters"));
     }
+    // Experiments are kept by their id as the store reads it (`07` is 7).
+    let resource_id = if kind == "experiment" && resource_id != "*" {
+        crate::access::canonical_experiment_id(resource_id)
+    } else {
+        resource_id.to_string()
+    };
     Ok((username, kind, resource_id))
 }
 
@@ -357,11 +363,11 @@ async fn grant_permission(
             permission.escape_debug()
         ))
     })?;
-    may_manage(&state, &principal, kind, resource_id).await?;
+    may_manage(&state, &principal, kind, &resource_id).await?;
     let grant = keelson_store::grants::ResourceGrant {
         principal: username.to_string(),
         resource_type: kind.to_string(),
-        resource_id: resource_id.to_string(),
+        resource_id: resource_id.clone(),
         permission: level.as_str().to_string(),
         granted: state.store.now(),
         granted_by: principal.name().to_string(),
@@ -377,8 +383,8 @@ async fn revoke_permission(
     ApiJson(request): ApiJson<PermissionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let (username, kind, resource_id) = grant_target(&request)?;
-    may_manage(&state, &principal, kind, resource_id).await?;
-    if !state.store.delete_resource_grant(username, kind, resource_id).await? {
+    may_manage(&state, &principal, kind, &resource_id).await?;
+    if !state.store.delete_resource_grant(username, kind, &resource_id).await? {
         return Err(ApiError::new(
             ErrorCode::ResourceDoesNotExist,
             format!("No permission for user={username} on resource_type={kind}, resource_id={resource_id}."),
@@ -397,13 +403,13 @@ async fn get_permission(
 ) -> Result<Json<Value>, ApiError> {
     let (username, kind, resource_id) = grant_target(&request)?;
     if username != principal.name() {
-        may_manage(&state, &principal, kind, resource_id).await?;
+        may_manage(&state, &principal, kind, &resource_id).await?;
     }
     let role = if username == principal.name() {
         principal.workspace_role()
     } else {
         state.identities.role_in(&state.workspace, username).await?
     };
-    let level = state.access.effective(username, role, kind, resource_id).await?;
+    let level = state.access.effective(username, role, kind, &resource_id).await?;
     Ok(Json(json!({ "allowed": level.allows(crate::access::Need::Use), "permission": level.as_str() })))
 }
