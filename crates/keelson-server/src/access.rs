@@ -427,24 +427,20 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
 }
 
 async fn enforce_inner(state: &AppState, mut request: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(template) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
-        return Ok(next.run(request).await);
-    };
-    let Some(rule) = rule(request.method(), &template) else { return Ok(next.run(request).await) };
+    let found = request.extensions().get::<MatchedPath>().and_then(|path| rule(request.method(), path.as_str()));
+    let Some(rule) = found else { return Ok(next.run(request).await) };
     let hooks = matches!(rule, Rule::RenameModel | Rule::DeleteModel);
-    // Callers without a role are the role check's to refuse; admins are not restricted (but a
-    // model they rename or delete takes its grants along).
-    let (name, role) = match request.extensions().get::<Principal>() {
-        _ if request.extensions().get::<crate::workspace::Hidden>().is_some() => return Ok(next.run(request).await),
-        Some(Principal::User { name, .. }) => {
-            match request.extensions().get::<Principal>().and_then(Principal::workspace_role) {
-                None => return Ok(next.run(request).await),
-                Some(Role::Admin) if !hooks => return Ok(next.run(request).await),
-                Some(role) => (name.clone(), role),
-            }
-        }
-        // Anonymous while authentication is off acts as an admin.
-        Some(Principal::Anonymous) if hooks => ("anonymous".to_string(), Role::Admin),
+    // Callers without a role are the role check's to refuse, as are hidden workspaces; admins
+    // are not restricted (but a model they rename or delete takes its grants along), and
+    // anonymous callers while authentication is off act as admins.
+    let hidden = request.extensions().get::<crate::workspace::Hidden>().is_some();
+    let caller = match request.extensions().get::<Principal>() {
+        Some(user @ Principal::User { name, .. }) if !hidden => user.workspace_role().map(|role| (name.clone(), role)),
+        Some(Principal::Anonymous) if !hidden && hooks => Some(("anonymous".to_string(), Role::Admin)),
+        _ => None,
+    };
+    let (name, role) = match caller {
+        Some((name, role)) if role != Role::Admin || hooks => (name, role),
         _ => return Ok(next.run(request).await),
     };
     let access = &state.access;

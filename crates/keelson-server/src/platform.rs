@@ -199,11 +199,7 @@ impl Platform {
     pub async fn delete_workspace(&self, name: &str) -> Result<(), ServeError> {
         let _changing = self.changing.lock().await;
         self.system_store.get_workspace(name).await?;
-        let removed = self.open.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        if let Some(open) = removed {
-            open.shut_down().await;
-            open.state.store.close().await;
-        }
+        self.close_workspace(name).await;
         self.system_store.delete_workspace_record(name).await?;
         self.system_store.delete_role_bindings_in(name).await?;
         self.identities.forget_cached_roles();
@@ -395,14 +391,21 @@ impl Platform {
             .collect();
         for name in gone {
             let _changing = self.changing.lock().await;
-            let removed = self.open.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
-            if let Some(open) = removed {
-                open.shut_down().await;
-                open.state.store.close().await;
+            if self.close_workspace(&name).await {
                 tracing::info!(workspace = %name, "workspace closed: deleted elsewhere");
             }
         }
         Ok(())
+    }
+
+    /// Stops serving workspace `name` and closes its store, keeping its data; `false` when it
+    /// was not open. The caller holds `changing`.
+    async fn close_workspace(&self, name: &str) -> bool {
+        let removed = self.open.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let Some(open) = removed else { return false };
+        open.shut_down().await;
+        open.state.store.close().await;
+        true
     }
 }
 

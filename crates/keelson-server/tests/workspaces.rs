@@ -94,26 +94,7 @@ async fn each_workspace_has_its_own_resources_and_names() {
     assert_eq!(body["datasets"].as_array().unwrap().len(), 1);
 
     // A restart opens every listed workspace again, with what it held.
-    let store = keelson_store::Store::open(
-        &format!("sqlite://{}/k.db", app.dir().display()),
-        &keelson_store::StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    let artifacts = keelson_artifacts::ArtifactStore::local(&app.dir().join("artifacts")).await.unwrap();
-    let mut config = keelson_core::config::Config { data_dir: app.dir().display().to_string(), ..Default::default() };
-    config.worker.in_process = false;
-    let again = keelson_server::Platform::start(
-        keelson_server::PlatformOptions {
-            config,
-            job_handlers: keelson_store::worker::HandlerRegistry::with_builtins(),
-            tokens_file: None,
-        },
-        store,
-        artifacts,
-    )
-    .await
-    .unwrap();
+    let again = app.second_platform(false).await;
     assert_eq!(again.workspace_names(), ["default", "team-a"]);
     let held = again.workspace("team-a").unwrap().state.store.resource_counts().await.unwrap();
     assert_eq!(held, vec![("experiments", 2), ("datasets", 1)]);
@@ -329,27 +310,7 @@ async fn each_workspace_reaches_what_its_egress_settings_allow() {
 #[tokio::test]
 async fn replicas_follow_workspaces_made_and_deleted_elsewhere() {
     let app = app_with(true, 1 << 20).await;
-    let store = keelson_store::Store::open(
-        &format!("sqlite://{}/k.db", app.dir().display()),
-        &keelson_store::StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    let artifacts = keelson_artifacts::ArtifactStore::local(&app.dir().join("artifacts")).await.unwrap();
-    let mut config = keelson_core::config::Config { data_dir: app.dir().display().to_string(), ..Default::default() };
-    config.auth.disabled = true;
-    config.worker.in_process = false;
-    let other = keelson_server::Platform::start(
-        keelson_server::PlatformOptions {
-            config,
-            job_handlers: keelson_store::worker::HandlerRegistry::with_builtins(),
-            tokens_file: None,
-        },
-        store,
-        artifacts,
-    )
-    .await
-    .unwrap();
+    let other = app.second_platform(true).await;
     let other_router = other.router();
     let search = |router: axum::Router| async move {
         let request = axum::http::Request::builder()

@@ -33,6 +33,19 @@ impl TestApp {
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }
+
+    /// Another platform on this app's database and artifacts: a restart, or a second replica.
+    pub async fn second_platform(&self, auth_disabled: bool) -> Arc<Platform> {
+        let store =
+            Store::open(&format!("sqlite://{}/k.db", self.dir().display()), &StoreOptions::default()).await.unwrap();
+        let artifacts = ArtifactStore::local(&self.dir().join("artifacts")).await.unwrap();
+        let mut config =
+            keelson_core::config::Config { data_dir: self.dir().display().to_string(), ..Default::default() };
+        config.auth.disabled = auth_disabled;
+        config.worker.in_process = false;
+        let options = PlatformOptions { config, job_handlers: HandlerRegistry::with_builtins(), tokens_file: None };
+        Platform::start(options, store, artifacts).await.unwrap()
+    }
 }
 
 /// An app on a temp dir; with `auth_disabled` anonymous callers act as admins (a loopback
