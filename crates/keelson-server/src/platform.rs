@@ -149,10 +149,6 @@ impl Platform {
         &self.identities
     }
 
-    pub fn system_store(&self) -> &Store {
-        &self.system_store
-    }
-
     pub fn catalog(&self) -> &keelson_genai::CatalogService {
         &self.catalog
     }
